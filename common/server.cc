@@ -1,0 +1,113 @@
+#include "common/server.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/security.h"
+
+namespace sac {
+
+absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
+                                              const std::vector<grpc::Service*>& services,
+                                              const MetricsRegistry* registry,
+                                              std::function<absl::Status()> health) {
+  ServingEndpoints out;
+  if (!config.auth_token_file().empty()) {
+    auto token = ReadTokenFile(config.auth_token_file());
+    if (!token.ok()) return token.status();
+    out.auth_token = *token;
+  }
+  auto creds = MakeServerCredentials(config.tls());
+  if (!creds.ok()) return creds.status();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.grpc_address(), *creds, &out.grpc_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes()));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes()));
+  for (grpc::Service* s : services) builder.RegisterService(s);
+  out.grpc_server = builder.BuildAndStart();
+  if (!out.grpc_server || out.grpc_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("gRPC: cannot listen on ", config.grpc_address(), " (in use or invalid?)"));
+  }
+  if (!config.metrics_address().empty()) {
+    HttpServerOptions http;
+    http.address = config.metrics_address();
+    http.health = std::move(health);
+    if (config.metrics_require_token()) http.metrics_token = out.auth_token;
+    auto server = MetricsHttpServer::Create(http, registry);
+    if (!server.ok()) return server.status();
+    out.http_server = std::move(*server);
+    out.metrics_port = out.http_server->port();
+  }
+  SAC_LOG(INFO) << "serving gRPC on port " << out.grpc_port << ", metrics on port "
+                << out.metrics_port;
+  if (!config.port_file().empty()) {
+    const std::string tmp = config.port_file() + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << "grpc=" << out.grpc_port << " metrics=" << out.metrics_port << "\n";
+      if (!f) return absl::InternalError(absl::StrCat("cannot write port_file ", tmp));
+    }
+    if (std::rename(tmp.c_str(), config.port_file().c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("cannot rename to port_file ", config.port_file()));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
+                                                           const v1::ClientConfig& config,
+                                                           int max_message_bytes) {
+  auto creds = MakeChannelCredentials(config.tls());
+  if (!creds.ok()) return creds.status();
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(max_message_bytes);
+  args.SetMaxSendMessageSize(max_message_bytes);
+  if (!config.tls().server_name_override().empty()) {
+    args.SetSslTargetNameOverride(config.tls().server_name_override());
+  }
+  const int initial_ms = static_cast<int>(config.initial_backoff_seconds() * 1000);
+  const int max_ms = static_cast<int>(config.max_backoff_seconds() * 1000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::max(1, initial_ms));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::max(1, initial_ms));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, std::max(1, max_ms));
+  return grpc::CreateCustomChannel(address, *creds, args);
+}
+
+void PrepareClientContext(grpc::ClientContext* context, absl::Duration timeout,
+                          const std::string& token) {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  if (!token.empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+}
+
+ShutdownSignal::ShutdownSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  thread_ = std::thread([this, set] {
+    while (!exiting_.load()) {
+      timespec timeout{0, 100 * 1000 * 1000};
+      const int sig = sigtimedwait(&set, nullptr, &timeout);
+      if (sig > 0) {
+        signal_.store(sig);
+        SAC_LOG(INFO) << "received signal " << sig << ", stopping";
+        RequestStop();
+      }
+    }
+  });
+}
+
+ShutdownSignal::~ShutdownSignal() {
+  exiting_.store(true);
+  thread_.join();
+}
+
+}  // namespace sac

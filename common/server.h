@@ -1,0 +1,82 @@
+// What every long-running process (sac-replay, sac-learner, sac-actor) does to
+// serve: gRPC on one port, /metrics and /healthz over HTTP on another, an
+// optional port file for whoever started it, and a clean stop on SIGINT/SIGTERM.
+#ifndef SAC_COMMON_SERVER_H_
+#define SAC_COMMON_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "sac/v1/config_common.pb.h"
+
+namespace sac {
+
+struct ServingEndpoints {
+  std::unique_ptr<grpc::Server> grpc_server;
+  int grpc_port = 0;
+  std::unique_ptr<MetricsHttpServer> http_server;  // null when metrics_address is empty
+  int metrics_port = 0;
+  std::string auth_token;  // from server.auth_token_file; empty: none
+};
+
+// Starts gRPC with `services` (callback or sync; owned by the caller, who keeps
+// them alive until the server is shut down) and the metrics endpoint, then writes
+// the port file. Errors say which address or file failed.
+absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
+                                              const std::vector<grpc::Service*>& services,
+                                              const MetricsRegistry* registry,
+                                              std::function<absl::Status()> health = nullptr);
+
+// A channel to `address` with the client's TLS settings and message limit.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
+                                                           const v1::ClientConfig& config,
+                                                           int max_message_bytes = 64 << 20);
+
+// Per-call client context setup: deadline and bearer token (when not empty).
+void PrepareClientContext(grpc::ClientContext* context, absl::Duration timeout,
+                          const std::string& token);
+
+// Waits for SIGINT/SIGTERM (or RequestStop). Construct it in main before any
+// other thread starts: it blocks those signals in every thread and receives them
+// on its own thread.
+class ShutdownSignal {
+ public:
+  ShutdownSignal();
+  ~ShutdownSignal();
+  ShutdownSignal(const ShutdownSignal&) = delete;
+  ShutdownSignal& operator=(const ShutdownSignal&) = delete;
+
+  void RequestStop() {
+    if (!notified_.exchange(true)) stop_.Notify();
+  }
+  bool stop_requested() const { return stop_.HasBeenNotified(); }
+  void Wait() const { stop_.WaitForNotification(); }
+  // True when stop was requested within `timeout`.
+  bool WaitFor(absl::Duration timeout) const {
+    return stop_.WaitForNotificationWithTimeout(timeout);
+  }
+  int signal_number() const { return signal_.load(); }
+
+ private:
+  absl::Notification stop_;
+  std::atomic<bool> notified_{false};
+  std::atomic<bool> exiting_{false};
+  std::atomic<int> signal_{0};
+  std::thread thread_;
+};
+
+}  // namespace sac
+
+#endif  // SAC_COMMON_SERVER_H_

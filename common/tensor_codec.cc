@@ -1,0 +1,124 @@
+#include "common/tensor_codec.h"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace sac {
+
+static_assert(std::endian::native == std::endian::little,
+              "the wire format is little-endian float32; add byte swapping for this host");
+
+std::span<const float> TensorView::row(int64_t i) const {
+  if (shape_.empty() || shape_[0] == 0) return {};
+  const int64_t width = num_elements() / shape_[0];
+  return values_.subspan(static_cast<size_t>(i * width), static_cast<size_t>(width));
+}
+
+int64_t NumElements(std::span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return -1;
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / 4 / d) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+std::string ShapeToString(std::span<const int64_t> shape) {
+  std::vector<std::string> parts;
+  for (int64_t d : shape) parts.push_back(d == kAnyDim ? "*" : std::to_string(d));
+  return absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
+}
+
+absl::Status CheckFinite(std::span<const float> values, absl::string_view field) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": element ", i, " is not finite (", values[i], ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor, absl::string_view field,
+                                        std::span<const int64_t> expected_shape,
+                                        bool require_finite) {
+  std::span<const int64_t> shape(tensor.shape().data(), tensor.shape().size());
+  const int64_t n = NumElements(shape);
+  if (n < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": invalid shape ", ShapeToString(shape)));
+  }
+  if (!expected_shape.empty()) {
+    bool match = expected_shape.size() == shape.size();
+    for (size_t i = 0; match && i < shape.size(); ++i) {
+      match = expected_shape[i] == kAnyDim || expected_shape[i] == shape[i];
+    }
+    if (!match) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": shape ", ShapeToString(shape),
+                                                     ", expected ",
+                                                     ShapeToString(expected_shape)));
+    }
+  }
+  const std::string& data = tensor.data();
+  if (data.size() != static_cast<size_t>(n) * sizeof(float)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", data.size(),
+                                                   " bytes for shape ", ShapeToString(shape),
+                                                   ", expected ", n * sizeof(float)));
+  }
+  TensorView view;
+  view.shape_.assign(shape.begin(), shape.end());
+  if (reinterpret_cast<uintptr_t>(data.data()) % alignof(float) == 0) {
+    view.values_ = std::span<const float>(reinterpret_cast<const float*>(data.data()),
+                                          static_cast<size_t>(n));
+  } else {
+    view.copy_.resize(static_cast<size_t>(n));
+    std::memcpy(view.copy_.data(), data.data(), data.size());
+    view.values_ = view.copy_;
+  }
+  if (require_finite) {
+    absl::Status finite = CheckFinite(view.values_, field);
+    if (!finite.ok()) return finite;
+  }
+  return view;
+}
+
+void EncodeTensor(std::span<const float> values, std::span<const int64_t> shape,
+                  v1::Tensor* out) {
+  out->mutable_shape()->Assign(shape.begin(), shape.end());
+  out->mutable_data()->assign(reinterpret_cast<const char*>(values.data()),
+                              values.size() * sizeof(float));
+}
+
+void EncodeVector(std::span<const float> values, v1::Tensor* out) {
+  const int64_t shape[] = {static_cast<int64_t>(values.size())};
+  EncodeTensor(values, shape, out);
+}
+
+void EncodeMatrix(std::span<const float> values, int64_t rows, int64_t cols,
+                  v1::Tensor* out) {
+  const int64_t shape[] = {rows, cols};
+  EncodeTensor(values, shape, out);
+}
+
+absl::Status CheckFlagColumn(absl::string_view bytes, int64_t rows, absl::string_view field) {
+  if (static_cast<int64_t>(bytes.size()) != rows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", bytes.size(), " bytes, expected one per row (", rows, ")"));
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != 0 && bytes[i] != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": byte ", i, " is ", static_cast<int>(static_cast<uint8_t>(bytes[i])),
+          ", expected 0 or 1"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sac

@@ -1,0 +1,27 @@
+// sac.v1.Tensor <-> torch::Tensor (float32, CPU, contiguous). A separate target
+// (sac_torch_codec) so that code without LibTorch never includes its headers.
+#ifndef SAC_COMMON_TORCH_CODEC_H_
+#define SAC_COMMON_TORCH_CODEC_H_
+
+#include <string_view>
+
+#include <torch/types.h>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "sac/v1/tensor.pb.h"
+
+namespace sac {
+
+// Copies `tensor` (any device, float32 or convertible) into `out`.
+void TensorToProto(const torch::Tensor& tensor, v1::Tensor* out);
+
+// A new float32 CPU tensor with the proto's shape and values; checks as
+// DecodeTensor (byte count, expected shape with kAnyDim, finiteness).
+absl::StatusOr<torch::Tensor> ProtoToTensor(const v1::Tensor& proto, absl::string_view field,
+                                            std::span<const int64_t> expected_shape = {},
+                                            bool require_finite = true);
+
+}  // namespace sac
+
+#endif  // SAC_COMMON_TORCH_CODEC_H_
