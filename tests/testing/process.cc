@@ -1,0 +1,170 @@
+#include "tests/testing/process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <httplib.h>
+
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace sac::testing {
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
+    const std::vector<std::string>& argv, const std::string& log_path,
+    const std::vector<std::string>& extra_env) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty argv");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+  for (const auto& e : extra_env) env_storage.push_back(e);
+  std::vector<char*> env;
+  for (auto& e : env_storage) env.push_back(e.data());
+  env.push_back(nullptr);
+  const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot open log ", log_path));
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fd);
+    return absl::InternalError("fork failed");
+  }
+  if (pid == 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    // Children must not inherit a blocked SIGTERM/SIGINT mask from the test.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    setpgid(0, 0);
+    execve(args[0], args.data(), env.data());
+    _exit(127);
+  }
+  close(fd);
+  std::unique_ptr<ChildProcess> p(new ChildProcess());
+  p->pid_ = pid;
+  p->log_path_ = log_path;
+  return p;
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !status_) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+void ChildProcess::Signal(int sig) {
+  if (pid_ > 0 && !status_) kill(pid_, sig);
+}
+
+bool ChildProcess::running() {
+  if (status_) return false;
+  int status = 0;
+  const pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) status_ = status;
+  return !status_;
+}
+
+std::optional<int> ChildProcess::WaitForExit(absl::Duration timeout) {
+  WaitFor([this] { return !running(); }, timeout, absl::Milliseconds(5));
+  return status_;
+}
+
+std::string ChildProcess::ReadLog() const {
+  std::ifstream in(log_path_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int PickFreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
+             absl::Duration poll) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(poll);
+  }
+}
+
+absl::StatusOr<Ports> WaitForPortFile(const std::string& path, absl::Duration timeout,
+                                      ChildProcess* process) {
+  Ports ports;
+  bool exited = false;
+  const bool ok = WaitFor(
+      [&] {
+        if (process && !process->running()) {
+          exited = true;
+          return true;
+        }
+        std::ifstream in(path);
+        std::string g, m;
+        if (!(in >> g >> m)) return false;
+        return std::sscanf(g.c_str(), "grpc=%d", &ports.grpc) == 1 &&
+               std::sscanf(m.c_str(), "metrics=%d", &ports.metrics) == 1;
+      },
+      timeout);
+  if (exited) {
+    return absl::InternalError(absl::StrCat("process exited before serving; log:\n",
+                                            process->ReadLog()));
+  }
+  if (!ok) return absl::DeadlineExceededError(absl::StrCat("no port file ", path));
+  return ports;
+}
+
+std::string BinaryPath(const std::string& name) {
+  const char* dir = std::getenv("SAC_BINARY_DIR");
+  return absl::StrCat(dir ? dir : "build", "/bin/", name);
+}
+
+std::string SourcePath(const std::string& relative) {
+  const char* dir = std::getenv("SAC_SOURCE_DIR");
+  return absl::StrCat(dir ? dir : ".", "/", relative);
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string tmpl = absl::StrCat(base ? base : "/tmp", "/", prefix, "_XXXXXX");
+  char* dir = mkdtemp(tmpl.data());
+  return dir ? std::string(dir) : std::string();
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  auto res = client.Get(path.c_str());
+  if (!res) return absl::UnavailableError(absl::StrCat("GET ", path, " on port ", port, " failed"));
+  if (res->status != 200) {
+    return absl::UnavailableError(absl::StrCat("GET ", path, ": HTTP ", res->status, " ", res->body));
+  }
+  return res->body;
+}
+
+}  // namespace sac::testing

@@ -1,0 +1,70 @@
+// Test support for integration tests that start the real binaries: a child
+// process owned by the test (killed and reaped in the destructor), free loopback
+// ports, and waiting on a condition with a deadline (never a bare sleep).
+#ifndef SAC_TESTS_TESTING_PROCESS_H_
+#define SAC_TESTS_TESTING_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace sac::testing {
+
+class ChildProcess {
+ public:
+  // Starts `argv[0]` with `argv`; stdout and stderr go to `log_path` (appended).
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
+      const std::vector<std::string>& argv, const std::string& log_path,
+      const std::vector<std::string>& extra_env = {});
+  ~ChildProcess();  // SIGKILL + reap if still running
+
+  pid_t pid() const { return pid_; }
+  void Signal(int sig);
+  // Waits up to `timeout` for exit; returns the exit status as from waitpid
+  // (use WIFEXITED etc.), or nullopt if still running.
+  std::optional<int> WaitForExit(absl::Duration timeout);
+  bool running();
+  const std::string& log_path() const { return log_path_; }
+  std::string ReadLog() const;
+
+ private:
+  ChildProcess() = default;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int PickFreePort();
+
+// Polls `condition` every `poll` until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
+             absl::Duration poll = absl::Milliseconds(20));
+
+// Reads "grpc=<p> metrics=<q>" written by a process's --server.port_file once it
+// serves; waits up to `timeout` for the file to appear.
+struct Ports {
+  int grpc = 0;
+  int metrics = 0;
+};
+absl::StatusOr<Ports> WaitForPortFile(const std::string& path, absl::Duration timeout,
+                                      ChildProcess* process = nullptr);
+
+// $SAC_BINARY_DIR/bin/<name> (the build's binaries), and source paths.
+std::string BinaryPath(const std::string& name);
+std::string SourcePath(const std::string& relative);
+// A fresh directory under the test's temp dir.
+std::string MakeTempDir(const std::string& prefix);
+
+// HTTP GET on 127.0.0.1:port; the body, or an error.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+
+}  // namespace sac::testing
+
+#endif  // SAC_TESTS_TESTING_PROCESS_H_
