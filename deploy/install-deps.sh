@@ -36,13 +36,13 @@ fi
 # Runtime libraries of the binaries (the slim container stage needs only these).
 runtime_pkgs=(
   ca-certificates libgrpc++1.51 libprotobuf32 libabsl20220623 libcpp-httplib0.11
-  libgomp1 python3 curl
+  libgomp1 libopenblas0 python3 curl
 )
 # Build, test and tooling packages.
 build_pkgs=(
   build-essential g++-12 cmake ninja-build ccache git pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libeigen3-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libeigen3-dev libopenblas-dev libcpp-httplib-dev
   python3-venv python3-dev prometheus openssl docker-compose gnuplot-nox
   clang libclang-rt-14-dev clang-format procps iproute2
 )

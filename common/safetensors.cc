@@ -1,0 +1,366 @@
+#include "common/safetensors.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace sac {
+namespace {
+
+// The JSON subset safetensors headers use: objects, arrays, strings, integers.
+struct Json {
+  enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
+  double number = 0;
+  bool is_integer = false;
+  int64_t integer = 0;
+  std::string str;
+  std::vector<Json> items;
+  std::vector<std::pair<std::string, Json>> members;
+};
+
+class JsonParser {
+ public:
+  explicit JsonParser(absl::string_view text) : s_(text) {}
+
+  absl::StatusOr<Json> ParseDocument() {
+    Json v;
+    RETURN_IF_ERROR(Parse(&v, 0));
+    SkipSpace();
+    if (pos_ != s_.size()) return Error("trailing characters");
+    return v;
+  }
+
+ private:
+  absl::Status Error(absl::string_view what) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("safetensors header: ", what, " at byte ", pos_));
+  }
+  void SkipSpace() {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t')) {
+      ++pos_;
+    }
+  }
+  bool Consume(char c) {
+    SkipSpace();
+    if (pos_ < s_.size() && s_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  absl::Status Parse(Json* out, int depth) {
+    if (depth > 16) return Error("nesting too deep");
+    SkipSpace();
+    if (pos_ >= s_.size()) return Error("unexpected end");
+    const char c = s_[pos_];
+    if (c == '{') {
+      ++pos_;
+      out->kind = Json::kObject;
+      if (Consume('}')) return absl::OkStatus();
+      do {
+        SkipSpace();
+        std::string key;
+        RETURN_IF_ERROR(ParseString(&key));
+        if (!Consume(':')) return Error("expected ':'");
+        Json value;
+        RETURN_IF_ERROR(Parse(&value, depth + 1));
+        out->members.emplace_back(std::move(key), std::move(value));
+      } while (Consume(','));
+      if (!Consume('}')) return Error("expected '}'");
+      return absl::OkStatus();
+    }
+    if (c == '[') {
+      ++pos_;
+      out->kind = Json::kArray;
+      if (Consume(']')) return absl::OkStatus();
+      do {
+        Json value;
+        RETURN_IF_ERROR(Parse(&value, depth + 1));
+        out->items.push_back(std::move(value));
+      } while (Consume(','));
+      if (!Consume(']')) return Error("expected ']'");
+      return absl::OkStatus();
+    }
+    if (c == '"') {
+      out->kind = Json::kString;
+      return ParseString(&out->str);
+    }
+    if (s_.substr(pos_, 4) == "true" || s_.substr(pos_, 5) == "false") {
+      out->kind = Json::kBool;
+      pos_ += s_[pos_] == 't' ? 4 : 5;
+      return absl::OkStatus();
+    }
+    if (s_.substr(pos_, 4) == "null") {
+      pos_ += 4;
+      return absl::OkStatus();
+    }
+    return ParseNumber(out);
+  }
+
+  absl::Status ParseNumber(Json* out) {
+    const size_t start = pos_;
+    bool integer = true;
+    if (pos_ < s_.size() && s_[pos_] == '-') ++pos_;
+    while (pos_ < s_.size()) {
+      const char c = s_[pos_];
+      if (c >= '0' && c <= '9') {
+        ++pos_;
+      } else if (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
+        integer = false;
+        ++pos_;
+      } else {
+        break;
+      }
+    }
+    if (pos_ == start) return Error("unexpected character");
+    const std::string text(s_.substr(start, pos_ - start));
+    out->kind = Json::kNumber;
+    char* end = nullptr;
+    out->number = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size()) return Error("bad number");
+    if (integer) {
+      errno = 0;
+      const long long v = std::strtoll(text.c_str(), &end, 10);
+      if (errno == 0 && end == text.c_str() + text.size()) {
+        out->is_integer = true;
+        out->integer = v;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseString(std::string* out) {
+    if (pos_ >= s_.size() || s_[pos_] != '"') return Error("expected a string");
+    ++pos_;
+    while (pos_ < s_.size()) {
+      const char c = s_[pos_++];
+      if (c == '"') return absl::OkStatus();
+      if (static_cast<unsigned char>(c) < 0x20) return Error("control character in string");
+      if (c != '\\') {
+        out->push_back(c);
+        continue;
+      }
+      if (pos_ >= s_.size()) break;
+      const char e = s_[pos_++];
+      switch (e) {
+        case '"': out->push_back('"'); break;
+        case '\\': out->push_back('\\'); break;
+        case '/': out->push_back('/'); break;
+        case 'b': out->push_back('\b'); break;
+        case 'f': out->push_back('\f'); break;
+        case 'n': out->push_back('\n'); break;
+        case 'r': out->push_back('\r'); break;
+        case 't': out->push_back('\t'); break;
+        case 'u': {
+          if (pos_ + 4 > s_.size()) return Error("short \\u escape");
+          unsigned cp = 0;
+          for (int i = 0; i < 4; ++i) {
+            const char h = s_[pos_++];
+            cp <<= 4;
+            if (h >= '0' && h <= '9') cp |= h - '0';
+            else if (h >= 'a' && h <= 'f') cp |= h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F') cp |= h - 'A' + 10;
+            else return Error("bad \\u escape");
+          }
+          // UTF-8 encode (surrogate pairs are kept as two 3-byte sequences).
+          if (cp < 0x80) {
+            out->push_back(static_cast<char>(cp));
+          } else if (cp < 0x800) {
+            out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+            out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+          } else {
+            out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+            out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+          }
+          break;
+        }
+        default:
+          return Error("bad escape");
+      }
+    }
+    return Error("unterminated string");
+  }
+
+  absl::string_view s_;
+  size_t pos_ = 0;
+};
+
+void AppendJsonString(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          *out += buf;
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes) {
+  if (bytes.size() < 8) return absl::InvalidArgumentError("safetensors: file shorter than 8 bytes");
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data(), 8);
+  if (header_len > bytes.size() - 8 || header_len > (100u << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat("safetensors: header length ", header_len,
+                                                   " exceeds the file (", bytes.size(),
+                                                   " bytes)"));
+  }
+  const absl::string_view header = bytes.substr(8, header_len);
+  const absl::string_view data = bytes.substr(8 + header_len);
+  ASSIGN_OR_RETURN(Json root, JsonParser(header).ParseDocument());
+  if (root.kind != Json::kObject) {
+    return absl::InvalidArgumentError("safetensors: header is not a JSON object");
+  }
+  SafetensorsFile file;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const auto& [name, entry] : root.members) {
+    if (name == "__metadata__") {
+      if (entry.kind != Json::kObject) {
+        return absl::InvalidArgumentError("safetensors: __metadata__ is not an object");
+      }
+      for (const auto& [k, v] : entry.members) {
+        if (v.kind != Json::kString) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("safetensors: metadata '", k, "' is not a string"));
+        }
+        file.metadata[k] = v.str;
+      }
+      continue;
+    }
+    const Json* dtype = nullptr;
+    const Json* shape = nullptr;
+    const Json* offsets = nullptr;
+    if (entry.kind != Json::kObject) {
+      return absl::InvalidArgumentError(absl::StrCat("safetensors: '", name, "' is not an object"));
+    }
+    for (const auto& [k, v] : entry.members) {
+      if (k == "dtype") dtype = &v;
+      if (k == "shape") shape = &v;
+      if (k == "data_offsets") offsets = &v;
+    }
+    if (!dtype || dtype->kind != Json::kString || !shape || shape->kind != Json::kArray ||
+        !offsets || offsets->kind != Json::kArray || offsets->items.size() != 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors: tensor '", name, "' lacks dtype, shape or data_offsets"));
+    }
+    if (dtype->str != "F32") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors: tensor '", name, "' has dtype ", dtype->str, ", expected F32"));
+    }
+    SafetensorsTensor t;
+    uint64_t count = 1;
+    for (const Json& d : shape->items) {
+      if (!d.is_integer || d.integer < 0 || d.integer > (1ll << 40)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("safetensors: tensor '", name, "' has an invalid shape"));
+      }
+      t.shape.push_back(d.integer);
+      count *= static_cast<uint64_t>(d.integer);
+      if (count > (1ull << 40)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("safetensors: tensor '", name, "' is too large"));
+      }
+    }
+    const Json& b = offsets->items[0];
+    const Json& e = offsets->items[1];
+    if (!b.is_integer || !e.is_integer || b.integer < 0 || e.integer < b.integer ||
+        static_cast<uint64_t>(e.integer) > data.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "safetensors: tensor '", name, "' has data_offsets outside the data buffer"));
+    }
+    const uint64_t begin = static_cast<uint64_t>(b.integer);
+    const uint64_t end = static_cast<uint64_t>(e.integer);
+    if (end - begin != count * sizeof(float)) {
+      return absl::InvalidArgumentError(absl::StrCat("safetensors: tensor '", name, "' has ",
+                                                     end - begin, " bytes for ", count,
+                                                     " float32 values"));
+    }
+    ranges.emplace_back(begin, end);
+    t.values.resize(count);
+    if (count > 0) std::memcpy(t.values.data(), data.data() + begin, count * sizeof(float));
+    if (!file.tensors.emplace(name, std::move(t)).second) {
+      return absl::InvalidArgumentError(absl::StrCat("safetensors: tensor '", name, "' twice"));
+    }
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].first < ranges[i - 1].second) {
+      return absl::InvalidArgumentError("safetensors: tensors overlap in the data buffer");
+    }
+  }
+  return file;
+}
+
+absl::StatusOr<SafetensorsFile> ReadSafetensorsFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  std::stringstream s;
+  s << in.rdbuf();
+  auto parsed = ParseSafetensors(s.str());
+  if (!parsed.ok()) return Annotate(parsed.status(), path);
+  return parsed;
+}
+
+std::string SerializeSafetensors(const SafetensorsFile& file) {
+  std::string header = "{";
+  bool first = true;
+  if (!file.metadata.empty()) {
+    header += "\"__metadata__\":{";
+    for (const auto& [k, v] : file.metadata) {
+      if (!first) header += ",";
+      first = false;
+      AppendJsonString(k, &header);
+      header += ":";
+      AppendJsonString(v, &header);
+    }
+    header += "}";
+  }
+  uint64_t offset = 0;
+  for (const auto& [name, t] : file.tensors) {
+    if (header.size() > 1) header += ",";
+    AppendJsonString(name, &header);
+    header += ":{\"dtype\":\"F32\",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i) {
+      if (i > 0) header += ",";
+      header += std::to_string(t.shape[i]);
+    }
+    const uint64_t end = offset + t.values.size() * sizeof(float);
+    absl::StrAppend(&header, "],\"data_offsets\":[", offset, ",", end, "]}");
+    offset = end;
+  }
+  header += "}";
+  while ((8 + header.size()) % 8 != 0) header += ' ';
+  std::string out(8, '\0');
+  const uint64_t n = header.size();
+  std::memcpy(out.data(), &n, 8);
+  out += header;
+  for (const auto& [name, t] : file.tensors) {
+    out.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
+  }
+  return out;
+}
+
+}  // namespace sac

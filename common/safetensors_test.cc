@@ -1,0 +1,80 @@
+#include "common/safetensors.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace sac {
+namespace {
+
+using ::testing::HasSubstr;
+
+SafetensorsFile Sample() {
+  SafetensorsFile f;
+  f.tensors["policy.fc0.weight"] = {{2, 3}, {1, 2, 3, 4, 5, 6}};
+  f.tensors["policy.fc0.bias"] = {{2}, {-1, 0.5}};
+  f.tensors["empty"] = {{0}, {}};
+  f.metadata["task"] = "Hopper-v5";
+  f.metadata["note"] = "quote \" backslash \\ newline \n tab \t";
+  return f;
+}
+
+TEST(Safetensors, RoundTrip) {
+  const std::string bytes = SerializeSafetensors(Sample());
+  EXPECT_EQ(bytes.size() % 4, 0u);
+  auto back = ParseSafetensors(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->tensors.at("policy.fc0.weight").shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(back->tensors.at("policy.fc0.weight").values[5], 6.f);
+  EXPECT_EQ(back->tensors.at("policy.fc0.bias").values[0], -1.f);
+  EXPECT_EQ(back->metadata, Sample().metadata);
+}
+
+TEST(Safetensors, RejectsBadFiles) {
+  const std::string good = SerializeSafetensors(Sample());
+  EXPECT_THAT(ParseSafetensors("abc").status().message(), HasSubstr("shorter than 8"));
+  std::string huge = good;
+  huge[7] = 0x7f;
+  EXPECT_THAT(ParseSafetensors(huge).status().message(), HasSubstr("exceeds the file"));
+  // Truncated data buffer: offsets point past the end.
+  EXPECT_THAT(ParseSafetensors(good.substr(0, good.size() - 4)).status().message(),
+              HasSubstr("outside the data buffer"));
+  // Broken JSON.
+  std::string broken = good;
+  broken[8] = '[';
+  EXPECT_FALSE(ParseSafetensors(broken).ok());
+}
+
+std::string WithHeader(const std::string& json, size_t data_bytes) {
+  std::string out(8, '\0');
+  const uint64_t n = json.size();
+  std::memcpy(out.data(), &n, 8);
+  return out + json + std::string(data_bytes, '\0');
+}
+
+TEST(Safetensors, ChecksDtypeSizesAndOverlap) {
+  EXPECT_THAT(ParseSafetensors(WithHeader(
+                  R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", 4))
+                  .status()
+                  .message(),
+              HasSubstr("expected F32"));
+  EXPECT_THAT(ParseSafetensors(WithHeader(
+                  R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4))
+                  .status()
+                  .message(),
+              HasSubstr("4 bytes for 2 float32"));
+  EXPECT_THAT(ParseSafetensors(WithHeader(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                          R"("b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+                                          8))
+                  .status()
+                  .message(),
+              HasSubstr("overlap"));
+  EXPECT_THAT(ParseSafetensors(WithHeader(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0))
+                  .status()
+                  .message(),
+              HasSubstr("invalid shape"));
+  EXPECT_THAT(ParseSafetensors(WithHeader(R"({"__metadata__":{"k":3}})", 0)).status().message(),
+              HasSubstr("not a string"));
+}
+
+}  // namespace
+}  // namespace sac
