@@ -13,32 +13,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/subprocess.h"
 
 namespace sac::testing {
 
-class ChildProcess {
- public:
-  // Starts `argv[0]` with `argv`; stdout and stderr go to `log_path` (appended).
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
-      const std::vector<std::string>& argv, const std::string& log_path,
-      const std::vector<std::string>& extra_env = {});
-  ~ChildProcess();  // SIGKILL + reap if still running
+using ChildProcess = ::sac::ChildProcess;
 
-  pid_t pid() const { return pid_; }
-  void Signal(int sig);
-  // Waits up to `timeout` for exit; returns the exit status as from waitpid
-  // (use WIFEXITED etc.), or nullopt if still running.
-  std::optional<int> WaitForExit(absl::Duration timeout);
-  bool running();
-  const std::string& log_path() const { return log_path_; }
-  std::string ReadLog() const;
-
- private:
-  ChildProcess() = default;
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  std::string log_path_;
-};
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int PickFreePort();
