@@ -1,0 +1,106 @@
+// A task is one of the nine Gymnasium v5 MuJoCo environments, restated in C++
+// from ../shared/reference/mujoco/TASKS.md (Gymnasium 1.4.0): a small spec
+// (model file, frame skip, sizes, bounds, time limit, reward term names) plus its
+// reset and step functions over one (mjModel, mjData) pair. Batching, seeding,
+// time limits and auto-reset live in MujocoEnv / EnvBatch, not here.
+//
+// Internal to envs/ (includes MuJoCo). A Task object is bound to one loaded model
+// (it caches body ids) and is stateless otherwise: its const methods may run on
+// many mjData at once from many threads.
+#ifndef SAC_ENVS_TASK_H_
+#define SAC_ENVS_TASK_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <mujoco/mujoco.h>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "envs/random.h"
+
+namespace sac::envs {
+
+struct TaskSpec {
+  std::string name;        // Gymnasium id, e.g. "HalfCheetah-v5"
+  std::string model_file;  // file name inside the models dir
+  int frame_skip = 1;      // physics steps per env step
+  int nq = 0, nv = 0;      // expected sizes of the model (checked at load)
+  int obs_dim = 0;
+  int act_dim = 0;
+  int max_episode_steps = 1000;  // Gymnasium's TimeLimit
+  // Gymnasium's info keys of the reward terms, in the order Task::Step writes them.
+  std::vector<std::string> reward_terms;
+};
+
+// What one env step produced besides the observation and the reward terms.
+struct StepOutcome {
+  double reward = 0;
+  bool terminated = false;
+};
+
+class Task {
+ public:
+  explicit Task(TaskSpec spec) : spec_(std::move(spec)) {}
+  virtual ~Task() = default;
+  const TaskSpec& spec() const { return spec_; }
+
+  // Writes the reset state (Gymnasium's reset_model before set_state):
+  // qpos[nq] = qpos0 + noise, qvel[nv] = noise, drawing from `rng` in Gymnasium's
+  // order (qpos first). `data` has just been through mj_resetData.
+  virtual void SampleResetState(const mjModel* m, EnvRandom& rng, double* qpos,
+                                double* qvel) const = 0;
+
+  // Writes the observation [obs_dim] from the current `data` as it stands (no
+  // forward pass of its own).
+  virtual void Observe(const mjModel* m, const mjData* d, double* obs) const = 0;
+
+  // One env step: reads the "before" quantities, sets ctrl = action (unclipped),
+  // runs frame_skip mj_step and one mj_rnePostConstraint (SimulateFrames), then
+  // writes obs[obs_dim] and the reward terms[reward_terms.size()] (as Gymnasium's
+  // info reports them: costs negative) and returns reward and termination.
+  virtual StepOutcome Step(const mjModel* m, mjData* d, const float* action, double* obs,
+                           double* terms) const = 0;
+
+ protected:
+  // Gymnasium's do_simulation: ctrl = action as given (float -> double, exact;
+  // MuJoCo clamps to ctrlrange internally when ctrllimited), frame_skip mj_step,
+  // then mj_rnePostConstraint (cacc, cfrc_int, cfrc_ext). No mj_forward after.
+  void SimulateFrames(const mjModel* m, mjData* d, const float* action) const;
+  // dt = timestep * frame_skip, the denominator of every velocity in a reward.
+  double Dt(const mjModel* m) const { return m->opt.timestep * spec_.frame_skip; }
+
+ private:
+  TaskSpec spec_;
+};
+
+// numpy's np.sum over a contiguous 1-D array (its pairwise summation, blocks of 8
+// below 128 elements), so that sums match Gymnasium's bit for bit.
+double NumpySum(const double* x, int n);
+float NumpySum(const float* x, int n);
+// np.sum(np.square(x)) for float32 x, in float32 (what Gymnasium's control costs
+// compute when actions arrive as float32).
+float SumSquaresF32(const float* x, int n);
+// np.sum(np.square(x)) for float64 x.
+double SumSquares(const double* x, int n);
+
+// The registry of tasks.
+struct TaskEntry {
+  using MakeFn =
+      std::function<absl::StatusOr<std::unique_ptr<Task>>(const TaskSpec&, const mjModel*)>;
+  TaskSpec spec;
+  MakeFn make;
+  // Binds the task to a model loaded from spec.model_file, after checking that
+  // the model's sizes (nq, nv, nu) are the spec's.
+  absl::StatusOr<std::unique_ptr<Task>> Bind(const mjModel* m) const;
+};
+// The entry of `name`, or NotFound listing every known task.
+absl::StatusOr<const TaskEntry*> FindTask(absl::string_view name);
+// The nine names, in DESIGN.md's order.
+std::vector<std::string> KnownTaskNames();
+
+}  // namespace sac::envs
+
+#endif  // SAC_ENVS_TASK_H_
