@@ -74,10 +74,26 @@ absl::Status SetScalar(const FieldDescriptor* f, absl::string_view value, absl::
     if (text == "1" || text == "yes") text = "true";
     if (text == "0" || text == "no") text = "false";
   }
-  if (!google::protobuf::TextFormat::ParseFieldValueFromString(text, f, msg)) {
+  // "name: value" merged into the field's message appends to a repeated field
+  // and sets a singular one; errors go to the collector, not to the log.
+  google::protobuf::TextFormat::Parser parser;
+  CollectErrors errors(path);
+  parser.RecordErrorsTo(&errors);
+  // Parsed into an empty message first: the value must set exactly this field
+  // once (so "3 other_field: 4" cannot set a second field).
+  std::unique_ptr<Message> scratch(msg->New());
+  std::vector<const FieldDescriptor*> set;
+  const bool parsed = parser.MergeFromString(absl::StrCat(f->name(), ": ", text), scratch.get()) &&
+                      errors.errors().empty();
+  if (parsed) scratch->GetReflection()->ListFields(*scratch, &set);
+  // Numbers, bools and enum names never hold spaces or colons: "3 shards: 4" is not a value.
+  const bool one_token = text.find_first_of(" \t\n:{}<>#,") == std::string::npos;
+  if (!parsed || !one_token || set.size() != 1 || set[0] != f ||
+      (f->is_repeated() && scratch->GetReflection()->FieldSize(*scratch, f) != 1)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", path, ": '", value, "' is not a valid ", f->type_name()));
   }
+  msg->MergeFrom(*scratch);  // sets a singular field, appends to a repeated one
   return absl::OkStatus();
 }
 

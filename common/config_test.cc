@@ -108,6 +108,12 @@ TEST(Config, BadValueNamesFlagAndChangesNothing) {
   EXPECT_THAT(cl.status().message(), HasSubstr("--capacity: 'lots' is not a valid uint64"));
   EXPECT_EQ(c.capacity(), 42u);
   EXPECT_FALSE(Parse({"--capacity=-1"}, &c).ok());
+  // A value cannot smuggle in a second field.
+  EXPECT_FALSE(Parse({"--capacity=3 shard_index: 4"}, &c).ok());
+  EXPECT_FALSE(Parse({"--capacity=3,4"}, &c).ok());
+  EXPECT_FALSE(Parse({"--capacity=3 capacity: 4"}, &c).ok());
+  EXPECT_EQ(c.capacity(), 42u);
+  EXPECT_EQ(c.shard_index(), 0u);
   EXPECT_FALSE(Parse({"--durability.enabled=maybe"}, &c).ok());
   EXPECT_TRUE(Parse({"--durability.enabled=false"}, &c).ok());
   EXPECT_FALSE(c.durability().enabled());

@@ -43,6 +43,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     sigprocmask(SIG_SETMASK, &none, nullptr);
     setpgid(0, 0);
     execve(args[0], args.data(), env.data());
+    const char msg[] = "exec failed: cannot run the program (missing or not executable)\n";
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) _exit(126);
     _exit(127);
   }
   close(fd);

@@ -1,0 +1,276 @@
+#include "learner/policy_service.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/policy_metadata.h"
+#include "common/safetensors.h"
+#include "common/security.h"
+
+namespace sac::learner {
+
+// One WatchPolicy stream. Lives until OnDone; PolicyStore calls Notify (under
+// the store's mutex, so the watcher cannot be deleted meanwhile).
+class PolicyWatcher : public grpc::ServerWriteReactor<v1::Policy> {
+ public:
+  PolicyWatcher(PolicyStore* store, uint64_t after_version)
+      : store_(store), sent_version_(after_version) {
+    if (!store_->AddWatcher(this)) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "learner is shutting down"));
+      return;
+    }
+    MaybeWrite(store_->Latest());
+  }
+
+  // A new version was published (called with the store's mutex held).
+  void Notify(std::shared_ptr<const v1::Policy> latest) { MaybeWrite(std::move(latest)); }
+  // The store is shutting down: end the stream once no write is in flight.
+  void End() {
+    absl::MutexLock lock(&mu_);
+    ending_ = true;
+    FinishIfIdleLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) ending_ = true;  // the client went away
+      if (ending_) {
+        FinishIfIdleLocked();
+        return;
+      }
+    }
+    MaybeWrite(store_->Latest());
+  }
+  void OnCancel() override { End(); }
+  void OnDone() override {
+    store_->RemoveWatcher(this);
+    delete this;
+  }
+
+ private:
+  void MaybeWrite(std::shared_ptr<const v1::Policy> latest) {
+    absl::MutexLock lock(&mu_);
+    if (writing_ || ending_ || !latest || latest->metadata().version() <= sent_version_) return;
+    in_flight_ = std::move(latest);  // keeps the message alive during the write
+    sent_version_ = in_flight_->metadata().version();
+    writing_ = true;
+    StartWrite(in_flight_.get());
+  }
+  void FinishIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return;
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+
+  PolicyStore* const store_;
+  absl::Mutex mu_;
+  uint64_t sent_version_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<const v1::Policy> in_flight_ ABSL_GUARDED_BY(mu_);
+};
+
+PolicyStore::PolicyStore(std::string snapshot_dir, MetricsRegistry* metrics)
+    : snapshot_dir_(std::move(snapshot_dir)),
+      version_gauge_(metrics->AddGauge("sac_learner_policy_version",
+                                       "Newest published policy version")
+                         ->Get()),
+      published_(metrics->AddCounter("sac_learner_published_versions_total",
+                                     "Policy versions published")
+                     ->Get()),
+      watchers_gauge_(metrics->AddGauge("sac_learner_policy_watchers",
+                                        "Open WatchPolicy streams")
+                          ->Get()) {}
+
+PolicyStore::~PolicyStore() { Shutdown(); }
+
+absl::Status PolicyStore::Publish(std::shared_ptr<const v1::Policy> policy) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t version = policy->metadata().version();
+  if (latest_ && version <= latest_->metadata().version()) {
+    return absl::FailedPreconditionError(absl::StrCat("policy version ", version,
+                                                      " is not newer than ",
+                                                      latest_->metadata().version()));
+  }
+  latest_ = std::move(policy);
+  version_gauge_->Set(static_cast<double>(version));
+  published_->Increment();
+  for (PolicyWatcher* w : watchers_) w->Notify(latest_);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const v1::Policy> PolicyStore::Latest() const {
+  absl::MutexLock lock(&mu_);
+  return latest_;
+}
+
+uint64_t PolicyStore::latest_version() const {
+  absl::MutexLock lock(&mu_);
+  return latest_ ? latest_->metadata().version() : 0;
+}
+
+void PolicyStore::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+  for (PolicyWatcher* w : watchers_) w->End();
+}
+
+bool PolicyStore::AddWatcher(PolicyWatcher* w) {
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) return false;
+  watchers_.insert(w);
+  watchers_gauge_->Set(static_cast<double>(watchers_.size()));
+  return true;
+}
+
+void PolicyStore::RemoveWatcher(PolicyWatcher* w) {
+  absl::MutexLock lock(&mu_);
+  watchers_.erase(w);
+  watchers_gauge_->Set(static_cast<double>(watchers_.size()));
+}
+
+std::string PolicyStore::SnapshotFileName(uint64_t version) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "policy-%012llu.safetensors",
+                static_cast<unsigned long long>(version));
+  return name;
+}
+
+std::vector<v1::SnapshotInfo> PolicyStore::ListSnapshots() const {
+  std::vector<v1::SnapshotInfo> out;
+  DIR* dir = opendir(snapshot_dir_.c_str());
+  if (dir == nullptr) return out;
+  while (dirent* e = readdir(dir)) {
+    unsigned long long version = 0;
+    char tail[32] = {0};
+    if (std::sscanf(e->d_name, "policy-%12llu.%20s", &version, tail) != 2 ||
+        std::string(tail) != "safetensors" || SnapshotFileName(version) != e->d_name) {
+      continue;
+    }
+    struct stat st;
+    const std::string path = snapshot_dir_ + "/" + e->d_name;
+    if (stat(path.c_str(), &st) != 0) continue;
+    v1::SnapshotInfo info;
+    info.set_version(version);
+    info.set_file_name(e->d_name);
+    info.set_size_bytes(static_cast<uint64_t>(st.st_size));
+    out.push_back(info);
+  }
+  closedir(dir);
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.version() < b.version(); });
+  return out;
+}
+
+void PolicyStore::PruneSnapshots(size_t keep) const {
+  auto all = ListSnapshots();
+  for (size_t i = 0; i + keep < all.size(); ++i) {
+    std::remove((snapshot_dir_ + "/" + all[i].file_name()).c_str());
+  }
+}
+
+grpc::ServerUnaryReactor* PolicyServiceImpl::GetLatestPolicy(grpc::CallbackServerContext* context,
+                                                             const v1::GetLatestPolicyRequest*,
+                                                             v1::Policy* response) {
+  auto* reactor = context->DefaultReactor();
+  grpc::Status auth = CheckBearerToken(*context, token_);
+  if (!auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
+  auto latest = store_->Latest();
+  if (!latest) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "no policy published yet (the learner waits for the replay "
+                                 "shards to hold the minimum to sample)"));
+    return reactor;
+  }
+  *response = *latest;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::Policy>* PolicyServiceImpl::WatchPolicy(
+    grpc::CallbackServerContext* context, const v1::WatchPolicyRequest* request) {
+  grpc::Status auth = CheckBearerToken(*context, token_);
+  if (!auth.ok()) {
+    class Reject : public grpc::ServerWriteReactor<v1::Policy> {
+     public:
+      explicit Reject(grpc::Status s) { Finish(std::move(s)); }
+      void OnDone() override { delete this; }
+    };
+    return new Reject(auth);
+  }
+  return new PolicyWatcher(store_, request->after_version());
+}
+
+grpc::ServerUnaryReactor* PolicyServiceImpl::ListSnapshots(grpc::CallbackServerContext* context,
+                                                           const v1::ListSnapshotsRequest*,
+                                                           v1::ListSnapshotsResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  grpc::Status auth = CheckBearerToken(*context, token_);
+  if (auth.ok()) {
+    for (auto& info : store_->ListSnapshots()) *response->add_snapshots() = std::move(info);
+  }
+  reactor->Finish(auth);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PolicyServiceImpl::GetSnapshot(grpc::CallbackServerContext* context,
+                                                         const v1::GetSnapshotRequest* request,
+                                                         v1::Snapshot* response) {
+  auto* reactor = context->DefaultReactor();
+  grpc::Status auth = CheckBearerToken(*context, token_);
+  if (!auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
+  const auto all = store_->ListSnapshots();
+  const v1::SnapshotInfo* found = nullptr;
+  for (const auto& info : all) {
+    if (request->version() == 0 || info.version() == request->version()) found = &info;
+  }
+  if (found == nullptr) {
+    std::vector<std::string> versions;
+    for (const auto& info : all) versions.push_back(std::to_string(info.version()));
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        request->version() == 0
+            ? std::string("no snapshot written yet")
+            : absl::StrCat("no snapshot of version ", request->version(), " (on disk: ",
+                           versions.empty() ? "none" : absl::StrJoin(versions, ", "), ")")));
+    return reactor;
+  }
+  std::ifstream in(store_->snapshot_dir() + "/" + found->file_name(), std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  auto parsed = ParseSafetensors(bytes.str());
+  absl::StatusOr<v1::PolicyMetadata> metadata =
+      parsed.ok() ? PolicyMetadataFromStrings(parsed->metadata) : parsed.status();
+  if (!in || !metadata.ok()) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::DATA_LOSS,
+        absl::StrCat("snapshot ", found->file_name(), " is unreadable: ",
+                     metadata.ok() ? "read error" : std::string(metadata.status().message()))));
+    return reactor;
+  }
+  *response->mutable_info() = *found;
+  response->mutable_info()->set_env_steps(metadata->env_steps());
+  response->mutable_info()->set_updates(metadata->updates());
+  *response->mutable_metadata() = *metadata;
+  response->set_safetensors(bytes.str());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace sac::learner

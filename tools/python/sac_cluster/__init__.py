@@ -1,0 +1,1 @@
+"""Python helpers of sac-cluster (policy snapshots, ...)."""
