@@ -45,15 +45,16 @@ void MujocoEnv::Reset(double* obs) {
   elapsed_steps_ = 0;
 }
 
-absl::Status MujocoEnv::SetState(absl::Span<const double> qpos, absl::Span<const double> qvel,
+absl::Status MujocoEnv::ResetToState(absl::Span<const double> qpos, absl::Span<const double> qvel,
                                  double* obs) {
   const mjModel* m = model();
   if (static_cast<int>(qpos.size()) != m->nq || static_cast<int>(qvel.size()) != m->nv) {
-    return absl::InvalidArgumentError(absl::StrCat("SetState: want qpos[", m->nq, "] qvel[",
+    return absl::InvalidArgumentError(absl::StrCat("ResetToState: want qpos[", m->nq, "] qvel[",
                                                    m->nv, "], got qpos[", qpos.size(), "] qvel[",
                                                    qvel.size(), "]"));
   }
   mjData* d = data_.get();
+  mj_resetData(m, d);
   std::copy(qpos.begin(), qpos.end(), d->qpos);
   std::copy(qvel.begin(), qvel.end(), d->qvel);
   mj_forward(m, d);

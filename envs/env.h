@@ -54,9 +54,11 @@ class MujocoEnv {
   // set_state (copy + mj_forward); writes obs[obs_dim]; restarts the time limit.
   void Reset(double* obs);
 
-  // Gymnasium's set_state(qpos, qvel): copies them in and runs mj_forward; writes
-  // obs[obs_dim]; restarts the time limit. For parity tests (and replaying states).
-  absl::Status SetState(absl::Span<const double> qpos, absl::Span<const double> qvel,
+  // Gymnasium's reset with a given initial state instead of noise: mj_resetData
+  // (which also clears the solver's warm start, time, ctrl), then set_state(qpos,
+  // qvel): copy and mj_forward; writes obs[obs_dim]; restarts the time limit. The
+  // parity tests put Gymnasium's post-reset state into ours with it.
+  absl::Status ResetToState(absl::Span<const double> qpos, absl::Span<const double> qvel,
                         double* obs);
 
   // One step with action[act_dim] (unvalidated here: EnvBatch and the C API check

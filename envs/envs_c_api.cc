@@ -86,7 +86,7 @@ void sac_env_reset(SacEnv* env, double* obs) { env->env->Reset(obs); }
 int sac_env_set_state(SacEnv* env, const double* qpos, const double* qvel, double* obs,
                       char* err, int err_len) {
   const mjModel* m = env->env->model();
-  absl::Status status = env->env->SetState(absl::MakeConstSpan(qpos, m->nq),
+  absl::Status status = env->env->ResetToState(absl::MakeConstSpan(qpos, m->nq),
                                            absl::MakeConstSpan(qvel, m->nv), obs);
   if (!status.ok()) {
     SetError(err, err_len, status.ToString());

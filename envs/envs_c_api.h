@@ -38,7 +38,8 @@ void sac_env_action_bounds(const SacEnv* env, float* low, float* high);
 void sac_env_seed(SacEnv* env, uint64_t seed);
 /* Reset with noise from the env's stream; obs[obs_dim]. */
 void sac_env_reset(SacEnv* env, double* obs);
-/* set_state(qpos[nq], qvel[nv]) with mj_forward; obs[obs_dim]. */
+/* Reset to a given state: mj_resetData, then set_state(qpos[nq], qvel[nv]) with
+ * mj_forward (what Gymnasium's reset does after drawing its noise); obs[obs_dim]. */
 int sac_env_set_state(SacEnv* env, const double* qpos, const double* qvel, double* obs,
                       char* err, int err_len);
 /* Copies qpos[nq] and qvel[nv] out. */

@@ -1,0 +1,205 @@
+// env_throughput: env steps per second per core, for each task, of EnvBatch beside
+// a raw MuJoCo loop on the same model (frame_skip mj_step per env step, random
+// controls, nothing else), measured alternately in the same run; then the
+// reference figures of Gymnasium (one env) and EnvPool (one thread, if its venv
+// exists: setup_envpool_venv.sh), run by gym_throughput.py on the same machine.
+//
+// Flags: --tasks=A,B (default: all nine) --seconds=S per measurement (1)
+//        --rounds=R alternations, best kept (3) --num_envs=N of the batch (8)
+//        --threads=T of the batch (1: per core) --models_dir=DIR
+//        --python=PATH (the venv's) --envpool_python=PATH (empty: skip)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "envs/env.h"
+#include "envs/env_batch.h"
+#include "envs/models_dir.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Flags {
+  std::vector<std::string> tasks = sac::envs::KnownTaskNames();
+  double seconds = 1.0;
+  int rounds = 3;
+  int num_envs = 8;
+  int threads = 1;
+  std::string models_dir;
+  std::string python = SAC_PYTHON;
+  std::string envpool_python = "/var/cache/sac-cluster/venv-envpool/bin/python";
+};
+
+double Elapsed(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Raw physics: one mjData, random controls within ctrlrange, frame_skip mj_step
+// per env step, mj_resetData + mj_forward every 1000 env steps (the time limit).
+double RawRate(const sac::envs::LoadedTask& task, double seconds) {
+  const mjModel* m = task.model.get();
+  auto data = sac::envs::MakeData(m);
+  if (!data.ok()) return 0;
+  mjData* d = data->get();
+  std::mt19937 gen(0);
+  std::vector<double> ctrl(4096 * m->nu);
+  for (size_t j = 0; j < ctrl.size(); ++j) {
+    const int a = static_cast<int>(j % m->nu);
+    std::uniform_real_distribution<double> u(m->actuator_ctrlrange[2 * a],
+                                             m->actuator_ctrlrange[2 * a + 1]);
+    ctrl[j] = u(gen);
+  }
+  mj_resetData(m, d);
+  mj_forward(m, d);
+  const int frame_skip = task.spec().frame_skip;
+  int64_t steps = 0;
+  const auto t0 = Clock::now();
+  while (true) {
+    for (int i = 0; i < 64; ++i, ++steps) {
+      const double* c = ctrl.data() + (steps % 4096) * m->nu;
+      std::copy(c, c + m->nu, d->ctrl);
+      for (int k = 0; k < frame_skip; ++k) mj_step(m, d);
+      if (steps % 1000 == 999) {
+        mj_resetData(m, d);
+        mj_forward(m, d);
+      }
+    }
+    const double t = Elapsed(t0);
+    if (t >= seconds) return steps / t;
+  }
+}
+
+// EnvBatch: Step on pre-drawn [N, act_dim] blocks within the bounds.
+double BatchRate(sac::envs::EnvBatch& batch, double seconds) {
+  std::mt19937 gen(1);
+  const size_t block = static_cast<size_t>(batch.num_envs()) * batch.act_dim();
+  std::vector<float> actions(64 * block);
+  for (size_t j = 0; j < actions.size(); ++j) {
+    const int a = static_cast<int>(j % batch.act_dim());
+    std::uniform_real_distribution<float> u(batch.action_low()[a], batch.action_high()[a]);
+    actions[j] = u(gen);
+  }
+  if (!batch.Reset().ok()) return 0;
+  int64_t steps = 0;
+  int64_t calls = 0;
+  const auto t0 = Clock::now();
+  while (true) {
+    for (int i = 0; i < 8; ++i, ++calls) {
+      absl::Span<const float> a(actions.data() + (calls % 64) * block, block);
+      if (!batch.Step(a).ok()) return 0;
+      steps += batch.num_envs();
+    }
+    const double t = Elapsed(t0);
+    if (t >= seconds) return steps / t;
+  }
+}
+
+// Runs gym_throughput.py; returns task -> "<rate>" (or the error text).
+std::map<std::string, std::string> Reference(const std::string& python, const std::string& impl,
+                                             const Flags& flags) {
+  std::map<std::string, std::string> out;
+  std::string cmd = absl::StrCat("'", python, "' '", SAC_ENV_BENCH_SCRIPT, "' ", impl, " ",
+                                 flags.seconds);
+  for (const std::string& t : flags.tasks) absl::StrAppend(&cmd, " ", t);
+  absl::StrAppend(&cmd, " 2>/dev/null");
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char line[1024];
+  while (fgets(line, sizeof(line), pipe) != nullptr) {
+    std::vector<std::string> parts = absl::StrSplit(absl::string_view(line), absl::MaxSplits(' ', 2));
+    if (parts.size() == 3 && parts[0] == impl) {
+      std::string v = parts[2];
+      while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+      out[parts[1]] = v;
+    }
+  }
+  pclose(pipe);
+  return out;
+}
+
+bool Exists(const std::string& path) { return !path.empty() && access(path.c_str(), X_OK) == 0; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
+    bool ok = true;
+    if (kv.first == "--tasks") {
+      flags.tasks = absl::StrSplit(kv.second, ',', absl::SkipEmpty());
+    } else if (kv.first == "--seconds") {
+      ok = absl::SimpleAtod(kv.second, &flags.seconds);
+    } else if (kv.first == "--rounds") {
+      ok = absl::SimpleAtoi(kv.second, &flags.rounds);
+    } else if (kv.first == "--num_envs") {
+      ok = absl::SimpleAtoi(kv.second, &flags.num_envs);
+    } else if (kv.first == "--threads") {
+      ok = absl::SimpleAtoi(kv.second, &flags.threads);
+    } else if (kv.first == "--models_dir") {
+      flags.models_dir = kv.second;
+    } else if (kv.first == "--python") {
+      flags.python = kv.second;
+    } else if (kv.first == "--envpool_python") {
+      flags.envpool_python = kv.second;
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "env_throughput: bad flag %s (see the top of env_throughput.cc)\n",
+                   argv[i]);
+      return 2;
+    }
+  }
+  auto dir = sac::envs::ResolveModelsDir(flags.models_dir);
+  if (!dir.ok()) {
+    std::fprintf(stderr, "%s\n", dir.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("env_throughput: MuJoCo %s, EnvBatch of %d envs on %d thread(s), best of %d x %.1f s\n",
+              sac::envs::MujocoVersion().c_str(), flags.num_envs, flags.threads, flags.rounds,
+              flags.seconds);
+  std::printf("%-26s %12s %12s %7s\n", "task", "raw mj_step", "EnvBatch", "ratio");
+  for (const std::string& name : flags.tasks) {
+    auto loaded = sac::envs::LoadTask(name, *dir);
+    auto batch = sac::envs::EnvBatch::Create(name, flags.num_envs, 0, *dir, flags.threads);
+    if (!loaded.ok() || !batch.ok()) {
+      std::fprintf(stderr, "%s: %s %s\n", name.c_str(), loaded.status().ToString().c_str(),
+                   batch.status().ToString().c_str());
+      return 1;
+    }
+    double raw = 0, ours = 0;
+    for (int r = 0; r < flags.rounds; ++r) {
+      raw = std::max(raw, RawRate(**loaded, flags.seconds));
+      ours = std::max(ours, BatchRate(**batch, flags.seconds));
+    }
+    std::printf("%-26s %12.0f %12.0f %6.2fx\n", name.c_str(), raw, ours, ours / raw);
+    std::fflush(stdout);
+  }
+
+  std::printf("\nreferences, env steps/s on one core (same machine, same run):\n");
+  std::map<std::string, std::string> gym, pool;
+  if (Exists(flags.python)) gym = Reference(flags.python, "gymnasium", flags);
+  const bool have_envpool = Exists(flags.envpool_python);
+  if (have_envpool) pool = Reference(flags.envpool_python, "envpool", flags);
+  std::printf("%-26s %14s %22s\n", "task", "Gymnasium (1)", "EnvPool (8 envs, 1 thr)");
+  for (const std::string& name : flags.tasks) {
+    const std::string g = gym.count(name) ? gym[name] : "n/a";
+    const std::string p = have_envpool ? (pool.count(name) ? pool[name] : "n/a")
+                                       : "not installed";
+    std::printf("%-26s %14s %22s\n", name.c_str(), g.c_str(), p.c_str());
+  }
+  if (!have_envpool) {
+    std::printf("(EnvPool: run bench/env_throughput/setup_envpool_venv.sh to install it)\n");
+  }
+  return 0;
+}
