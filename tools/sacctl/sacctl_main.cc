@@ -297,6 +297,8 @@ int RunBench(int argc, char** argv) {
 }  // namespace sac::sacctl
 
 int main(int argc, char** argv) {
+  // A CLI: only warnings and errors on stderr unless SAC_LOG_LEVEL says otherwise.
+  if (std::getenv("SAC_LOG_LEVEL") == nullptr) sac::SetMinLogLevel(sac::LogLevel::kWarning);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help" ||
       std::string(argv[1]) == "-h") {
     std::printf("%s", sac::sacctl::kUsage);
