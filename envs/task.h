@@ -33,6 +33,11 @@ struct TaskSpec {
   int max_episode_steps = 1000;  // Gymnasium's TimeLimit
   // Gymnasium's info keys of the reward terms, in the order Task::Step writes them.
   std::vector<std::string> reward_terms;
+  // Whether the task reads what mj_rnePostConstraint computes (cacc, cfrc_int,
+  // cfrc_ext): Ant and Humanoid (cfrc_ext). Gymnasium calls it after every step
+  // for every task; the others never read its outputs and the dynamics do not
+  // depend on them, so they skip it (the parity tests show identical results).
+  bool reads_rne_post = false;
 };
 
 // What one env step produced besides the observation and the reward terms.
@@ -67,7 +72,8 @@ class Task {
  protected:
   // Gymnasium's do_simulation: ctrl = action as given (float -> double, exact;
   // MuJoCo clamps to ctrlrange internally when ctrllimited), frame_skip mj_step,
-  // then mj_rnePostConstraint (cacc, cfrc_int, cfrc_ext). No mj_forward after.
+  // then mj_rnePostConstraint (cacc, cfrc_int, cfrc_ext) when the task reads them
+  // (spec().reads_rne_post). No mj_forward after.
   void SimulateFrames(const mjModel* m, mjData* d, const float* action) const;
   // dt = timestep * frame_skip, the denominator of every velocity in a reward.
   double Dt(const mjModel* m) const { return m->opt.timestep * spec_.frame_skip; }

@@ -380,7 +380,8 @@ class Reacher final : public Task {
 
 // ---------------------------------------------------------------- registry
 TaskSpec Spec(const char* name, const char* file, int frame_skip, int nq, int nv, int obs_dim,
-              int act_dim, int max_steps, std::vector<std::string> terms) {
+              int act_dim, int max_steps, std::vector<std::string> terms,
+              bool reads_rne_post = false) {
   TaskSpec s;
   s.name = name;
   s.model_file = file;
@@ -391,6 +392,7 @@ TaskSpec Spec(const char* name, const char* file, int frame_skip, int nq, int nv
   s.act_dim = act_dim;
   s.max_episode_steps = max_steps;
   s.reward_terms = std::move(terms);
+  s.reads_rne_post = reads_rne_post;
   return s;
 }
 
@@ -413,13 +415,13 @@ const std::vector<TaskEntry>& Registry() {
             {"reward_forward", "reward_ctrl", "reward_survive"}),
        Simple<Walker2d>()},
       {Spec("Ant-v5", "ant.xml", 5, 15, 14, 105, 8, 1000,
-            {"reward_forward", "reward_ctrl", "reward_contact", "reward_survive"}),
+            {"reward_forward", "reward_ctrl", "reward_contact", "reward_survive"}, true),
        [](const TaskSpec& spec, const mjModel* m) -> absl::StatusOr<std::unique_ptr<Task>> {
          if (m->nbody > Ant::kMaxBodies) return absl::InvalidArgumentError("Ant: too many bodies");
          return std::unique_ptr<Task>(new Ant(spec));
        }},
       {Spec("Humanoid-v5", "humanoid.xml", 5, 24, 23, 348, 17, 1000,
-            {"reward_survive", "reward_forward", "reward_ctrl", "reward_contact"}),
+            {"reward_survive", "reward_forward", "reward_ctrl", "reward_contact"}, true),
        [](const TaskSpec& spec, const mjModel* m) -> absl::StatusOr<std::unique_ptr<Task>> {
          return std::unique_ptr<Task>(new Humanoid(spec, m));
        }},
