@@ -1,0 +1,70 @@
+// sac-replay: one process serves one replay shard (see docs/replay.md).
+#include <grpcpp/server.h>
+
+#include "common/config.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "common/security.h"
+#include "common/server.h"
+#include "replay_server/replay_service.h"
+#include "replay_server/shard.h"
+#include "replay_server/task_dims.h"
+#include "sac/v1/replay_config.pb.h"
+
+int main(int argc, char** argv) {
+  sac::ShutdownSignal shutdown;  // first: blocks SIGINT/SIGTERM in every thread
+  sac::v1::ReplayServerConfig config;
+  sac::InitConfigOrExit(argc, argv, "sac-replay", "one shard of the replay buffer", &config,
+                        [](google::protobuf::Message* m) -> absl::Status {
+                          auto* c = static_cast<sac::v1::ReplayServerConfig*>(m);
+                          // Dims from the task, so the effective config shows them.
+                          if ((c->obs_dim() == 0 || c->act_dim() == 0) && !c->task().empty()) {
+                            auto dims = sac::replay::DimsOfTask(c->task());
+                            if (!dims.ok()) return dims.status();
+                            if (c->obs_dim() == 0) c->set_obs_dim(dims->obs_dim);
+                            if (c->act_dim() == 0) c->set_act_dim(dims->act_dim);
+                          }
+                          // Memory limit, rate limiter band, fsync policy: refused at start.
+                          return sac::replay::ShardOptionsFromConfig(*c).status();
+                        });
+  auto options = sac::replay::ShardOptionsFromConfig(config);
+  if (!options.ok()) {
+    SAC_LOG(ERROR) << options.status();
+    return 2;
+  }
+  std::string token;
+  if (!config.server().auth_token_file().empty()) {
+    auto t = sac::ReadTokenFile(config.server().auth_token_file());
+    if (!t.ok()) {
+      SAC_LOG(ERROR) << "server.auth_token_file: " << t.status();
+      return 2;
+    }
+    token = *t;
+  }
+  sac::MetricsRegistry registry;
+  sac::AddProcessMetrics(&registry);
+  auto shard = sac::replay::ReplayShard::Create(*options, &registry);
+  if (!shard.ok()) {
+    SAC_LOG(ERROR) << "cannot open the shard: " << shard.status();
+    return 1;
+  }
+  sac::replay::ReplayService service(shard->get(), token);
+  auto endpoints = sac::StartServing(config.server(), {&service}, &registry);
+  if (!endpoints.ok()) {
+    SAC_LOG(ERROR) << endpoints.status();
+    return 1;
+  }
+  SAC_LOG(INFO) << "shard " << config.shard_index() << " ready: " << (*shard)->table()->size()
+                << " rows held, capacity " << (*shard)->table()->capacity();
+  shutdown.Wait();
+  // Wake every waiting sampler/inserter, let streams finish, then save.
+  (*shard)->StopAdmitting();
+  endpoints->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  absl::Status closed = (*shard)->Close();
+  if (!closed.ok()) {
+    SAC_LOG(ERROR) << "close: " << closed;
+    return 1;
+  }
+  SAC_LOG(INFO) << "stopped";
+  return 0;
+}

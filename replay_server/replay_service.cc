@@ -1,0 +1,339 @@
+#include "replay_server/replay_service.h"
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/security.h"
+#include "common/status.h"
+#include "common/tensor_codec.h"
+
+namespace sac::replay {
+namespace {
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
+  const auto d = context->deadline();
+  if (d >= std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 10)) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(d);
+}
+
+// The Insert stream. States (under mu_): `busy_` counts batches between their
+// read and their hand-off to the shard (including limiter waits), `unacked_`
+// batches handed off whose log commit has not called back, `acks_` acks not yet
+// written. The stream finishes once nothing is outstanding and either the client
+// half-closed or an error happened. Deleted in OnDone.
+class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse> {
+ public:
+  InsertReactor(ReplayService* service, grpc::CallbackServerContext* context)
+      : shard_(service->shard()), deadline_(DeadlineOf(context)) {
+    grpc::Status auth = CheckBearerToken(*context, service->token());
+    if (!auth.ok()) {
+      finished_ = true;
+      Finish(auth);
+      return;
+    }
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    const absl::Time received = absl::Now();
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+    }
+    absl::Status invalid = Check();
+    if (!invalid.ok()) {
+      shard_->metrics()->rejected_insert->Increment();
+      Fail(invalid);
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++busy_;
+    }
+    const int64_t rows = batch_->rows.rows;
+    const RateLimiter::Ticket ticket = shard_->limiter()->AwaitInsert(
+        rows, deadline_, [this, received](absl::Status s, absl::Duration waited) {
+          OnAdmitted(s, waited, received);
+        });
+    absl::MutexLock lock(&mu_);
+    if (!finished_ && busy_ > 0 && ticket != 0) ticket_ = ticket;
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    acks_.pop_front();
+    if (!ok) {
+      broken_ = true;
+      if (error_.ok()) error_ = absl::CancelledError("insert stream: ack not delivered");
+    }
+    MaybeWriteLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnCancel() override {
+    RateLimiter::Ticket ticket = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      ticket = ticket_;
+    }
+    if (ticket != 0 && shard_->limiter()->Cancel(ticket)) {
+      absl::MutexLock lock(&mu_);
+      --busy_;
+      ticket_ = 0;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      broken_ = true;
+    }
+    Fail(absl::CancelledError("insert stream cancelled"));
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Validates request_ (sequence and batch); sets batch_.
+  absl::Status Check() {
+    if (has_sequence_ && request_.sequence() <= last_sequence_) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence: ", request_.sequence(),
+                                                     " is not above the previous ",
+                                                     last_sequence_));
+    }
+    auto batch = ValidateBatch(request_.batch(), shard_->table()->spec(), shard_->max_batch_rows());
+    if (!batch.ok()) return batch.status();
+    RETURN_IF_ERROR(shard_->limiter()->CheckInsert(batch->rows.rows, "batch.obs"));
+    batch_.emplace(std::move(*batch));
+    has_sequence_ = true;
+    last_sequence_ = request_.sequence();
+    return absl::OkStatus();
+  }
+
+  void OnAdmitted(absl::Status status, absl::Duration waited, absl::Time received) {
+    shard_->metrics()->insert_wait->Observe(absl::ToDoubleSeconds(waited));
+    {
+      absl::MutexLock lock(&mu_);
+      ticket_ = 0;
+    }
+    if (!status.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        --busy_;
+      }
+      Fail(status);
+      return;
+    }
+    const uint64_t sequence = request_.sequence();
+    {
+      absl::MutexLock lock(&mu_);
+      ++unacked_;
+    }
+    ShardMetrics* metrics = shard_->metrics();
+    shard_->Insert(batch_->rows, [this, sequence, received, metrics](
+                                     absl::Status s, uint64_t first_key, int64_t size) {
+      if (s.ok()) metrics->insert_latency->Observe(absl::ToDoubleSeconds(absl::Now() - received));
+      absl::MutexLock lock(&mu_);
+      --unacked_;
+      if (!s.ok()) {
+        if (error_.ok()) error_ = s;
+      } else if (!broken_) {
+        // Acked even after a later batch failed validation: it is stored.
+        v1::InsertResponse& ack = acks_.emplace_back();
+        ack.set_sequence(sequence);
+        ack.set_first_key(first_key);
+        ack.set_table_size(static_cast<uint64_t>(size));
+        MaybeWriteLocked();
+      }
+      MaybeFinishLocked();
+    });
+    // The shard copied the rows: the request buffer may take the next batch.
+    bool read = false;
+    {
+      absl::MutexLock lock(&mu_);
+      batch_.reset();
+      if (error_.ok() && !finished_) {
+        reading_ = true;
+        read = true;
+      }
+    }
+    if (read) StartRead(&request_);
+    absl::MutexLock lock(&mu_);
+    --busy_;
+    MaybeFinishLocked();
+  }
+
+  void Fail(const absl::Status& status) {
+    absl::MutexLock lock(&mu_);
+    if (error_.ok()) error_ = status;
+    MaybeFinishLocked();
+  }
+
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || acks_.empty() || finished_ || broken_) return;
+    writing_ = true;
+    StartWrite(&acks_.front());
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || busy_ > 0 || unacked_ > 0 || writing_) return;
+    // Queued acks go out first (also after an error), unless the stream broke.
+    if (!broken_ && !acks_.empty()) return;
+    if (error_.ok() && !reads_done_) return;
+    finished_ = true;
+    Finish(ToGrpcStatus(error_));
+  }
+
+  ReplayShard* const shard_;
+  const absl::Time deadline_;
+  // Touched only by the thread that owns the current read (one batch at a time).
+  v1::InsertRequest request_;
+  std::optional<ValidatedBatch> batch_;
+  bool has_sequence_ = false;
+  uint64_t last_sequence_ = 0;
+
+  absl::Mutex mu_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // cancelled or a write failed: no more writes
+  int busy_ ABSL_GUARDED_BY(mu_) = 0;
+  int unacked_ ABSL_GUARDED_BY(mu_) = 0;
+  RateLimiter::Ticket ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::InsertResponse> acks_ ABSL_GUARDED_BY(mu_);
+};
+
+class SampleReactor final : public grpc::ServerUnaryReactor {
+ public:
+  SampleReactor(ReplayService* service, grpc::CallbackServerContext* context,
+                const v1::SampleRequest* request, v1::SampleResponse* response)
+      : shard_(service->shard()), response_(response), start_(absl::Now()) {
+    grpc::Status auth = CheckBearerToken(*context, service->token());
+    if (!auth.ok()) {
+      FinishOnce(FromGrpcStatus(auth));
+      return;
+    }
+    const int64_t n = request->batch_size();
+    absl::Status invalid = Validate(n);
+    if (!invalid.ok()) {
+      shard_->metrics()->rejected_sample->Increment();
+      FinishOnce(invalid);
+      return;
+    }
+    const RateLimiter::Ticket ticket = shard_->limiter()->AwaitSample(
+        n, DeadlineOf(context), [this, n](absl::Status s, absl::Duration waited) {
+          shard_->metrics()->sample_wait->Observe(absl::ToDoubleSeconds(waited));
+          if (s.ok()) s = shard_->Sample(n, response_);
+          if (s.ok()) {
+            shard_->metrics()->sample_latency->Observe(absl::ToDoubleSeconds(absl::Now() - start_));
+          }
+          FinishOnce(s);
+        });
+    ticket_.store(ticket);
+  }
+
+  void OnCancel() override {
+    if (shard_->limiter()->Cancel(ticket_.load())) {
+      FinishOnce(absl::CancelledError("sample cancelled while waiting on the rate limiter"));
+    }
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Validate(int64_t n) const {
+    if (n < 1) return absl::InvalidArgumentError("batch_size: 0, must be at least 1");
+    if (n > shard_->table()->capacity()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "batch_size: ", n, " exceeds the table's capacity of ", shard_->table()->capacity(),
+          " rows"));
+    }
+    if (n > shard_->max_batch_rows()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("batch_size: ", n, " rows exceed the message size limit (at most ",
+                       shard_->max_batch_rows(), " rows per sample)"));
+    }
+    return shard_->limiter()->CheckSample(n, "batch_size");
+  }
+
+  void FinishOnce(const absl::Status& s) {
+    if (finished_.exchange(true)) return;
+    Finish(ToGrpcStatus(s));
+  }
+
+  ReplayShard* const shard_;
+  v1::SampleResponse* const response_;
+  const absl::Time start_;
+  std::atomic<RateLimiter::Ticket> ticket_{0};
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse>* ReplayService::Insert(
+    grpc::CallbackServerContext* context) {
+  return new InsertReactor(this, context);
+}
+
+grpc::ServerUnaryReactor* ReplayService::Sample(grpc::CallbackServerContext* context,
+                                                const v1::SampleRequest* request,
+                                                v1::SampleResponse* response) {
+  return new SampleReactor(this, context, request, response);
+}
+
+grpc::ServerUnaryReactor* ReplayService::UpdatePriorities(
+    grpc::CallbackServerContext* context, const v1::UpdatePrioritiesRequest* request,
+    v1::UpdatePrioritiesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status auth = CheckBearerToken(*context, token_);
+  if (!auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
+  auto run = [&]() -> absl::Status {
+    const int64_t k = request->key_size();
+    const int64_t shape[] = {k};
+    ASSIGN_OR_RETURN(TensorView priority, DecodeTensor(request->priority(), "priority", shape));
+    for (int64_t i = 0; i < k; ++i) {
+      if (priority.values()[i] < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("priority: element ", i, " is negative (", priority.values()[i], ")"));
+      }
+    }
+    ASSIGN_OR_RETURN(int64_t updated,
+                     shard_->table()->UpdatePriorities(
+                         {request->key().data(), static_cast<size_t>(k)}, priority.values()));
+    response->set_updated(static_cast<uint64_t>(updated));
+    return absl::OkStatus();
+  };
+  absl::Status s = run();
+  if (!s.ok()) shard_->metrics()->rejected_update->Increment();
+  reactor->Finish(ToGrpcStatus(s));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ReplayService::GetStatus(grpc::CallbackServerContext* context,
+                                                   const v1::ReplayStatusRequest* request,
+                                                   v1::ReplayStatus* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status auth = CheckBearerToken(*context, token_);
+  if (auth.ok()) *response = shard_->Status();
+  reactor->Finish(auth);
+  return reactor;
+}
+
+}  // namespace sac::replay

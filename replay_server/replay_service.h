@@ -1,0 +1,51 @@
+// ReplayService: the gRPC face of one shard (sac.v1.ReplayService), on the
+// callback API. One reactor class per RPC; no reactor blocks: rate-limiter
+// waits and log commits call back into the reactor when they are done.
+//
+// Every RPC checks the bearer token (when one is configured), then validates
+// its input against the table's spec; a bad request is refused with
+// INVALID_ARGUMENT / RESOURCE_EXHAUSTED / FAILED_PRECONDITION naming the field,
+// and changes nothing (a bad batch ends its Insert stream; earlier acks stand).
+//
+// Insert: one batch is read at a time; once it is admitted by the rate limiter
+// and handed to the shard the next one is read, so several batches of a stream
+// can wait for the same log commit. Acks are written in sequence order.
+#ifndef SAC_REPLAY_SERVER_REPLAY_SERVICE_H_
+#define SAC_REPLAY_SERVER_REPLAY_SERVICE_H_
+
+#include <string>
+
+#include "replay_server/shard.h"
+#include "sac/v1/replay.grpc.pb.h"
+
+namespace sac::replay {
+
+class ReplayService final : public v1::ReplayService::CallbackService {
+ public:
+  // `shard` must outlive the service. `auth_token` empty: no token required.
+  ReplayService(ReplayShard* shard, std::string auth_token)
+      : shard_(shard), token_(std::move(auth_token)) {}
+
+  grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse>* Insert(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* context,
+                                   const v1::SampleRequest* request,
+                                   v1::SampleResponse* response) override;
+  grpc::ServerUnaryReactor* UpdatePriorities(grpc::CallbackServerContext* context,
+                                             const v1::UpdatePrioritiesRequest* request,
+                                             v1::UpdatePrioritiesResponse* response) override;
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
+                                      const v1::ReplayStatusRequest* request,
+                                      v1::ReplayStatus* response) override;
+
+  ReplayShard* shard() const { return shard_; }
+  const std::string& token() const { return token_; }
+
+ private:
+  ReplayShard* const shard_;
+  const std::string token_;
+};
+
+}  // namespace sac::replay
+
+#endif  // SAC_REPLAY_SERVER_REPLAY_SERVICE_H_

@@ -1,0 +1,127 @@
+// ReplayTable: the rows of one shard. Fixed capacity, FIFO eviction (the oldest
+// row is overwritten first), columns in preallocated contiguous storage (no
+// allocation per row), a key per row (consecutive, starting at 0), and a
+// selector that draws samples. Called by ReplayShard (inserts, samples,
+// snapshots) and by recovery.
+//
+// Thread-safety: all methods are thread-safe. Inserts and priority updates take
+// the writer lock; uniform samples take a reader lock so samplers run in parallel.
+#ifndef SAC_REPLAY_SERVER_TABLE_H_
+#define SAC_REPLAY_SERVER_TABLE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/bit_gen_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "replay_server/rows.h"
+#include "replay_server/selectors.h"
+#include "sac/v1/replay.pb.h"
+
+namespace sac::replay {
+
+struct TableOptions {
+  TableSpec spec;
+  int64_t capacity = 0;
+  std::string selector = "uniform";  // "uniform" | "prioritized"
+  double priority_exponent = 0.6;    // prioritized: alpha
+};
+
+// Every column of the table, plus the counters that define its state. Used to
+// copy the table for a snapshot and to restore one; `slots` rows of each column.
+struct TableContents {
+  TableSpec spec;
+  int64_t capacity = 0;
+  int64_t size = 0;       // rows held: slots [0, size)
+  int64_t head = 0;       // the slot the next insert writes
+  uint64_t next_key = 0;  // key of the next inserted row
+  uint64_t inserts_total = 0;
+  uint64_t samples_total = 0;
+  std::vector<float> obs, action, reward, next_obs;
+  std::vector<uint8_t> terminated, truncated;
+  std::vector<uint64_t> policy_version, key;
+  std::vector<uint32_t> actor_id;
+};
+
+class ReplayTable {
+ public:
+  // INVALID_ARGUMENT for a zero capacity or dimension or an unknown selector.
+  static absl::StatusOr<std::unique_ptr<ReplayTable>> Create(const TableOptions& options);
+
+  // Stores `rows` (already validated), evicting the oldest rows when full.
+  // Returns the key of the first row; the rows get consecutive keys.
+  uint64_t Insert(const RowsRef& rows) ABSL_LOCKS_EXCLUDED(mu_);
+  // Recovery: stores `rows` with keys first_key.. (first_key >= next_key; a gap
+  // means rows were lost and is allowed). Rows with keys below next_key are
+  // skipped (already held).
+  void InsertWithKey(uint64_t first_key, const RowsRef& rows) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Draws `batch_size` rows (with replacement) into `out`: the batch columns,
+  // keys, probabilities and table size. FAILED_PRECONDITION when the table is empty.
+  absl::Status Sample(int64_t batch_size, absl::BitGenRef gen, v1::SampleResponse* out)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Sets priorities of rows by key; keys no longer held are skipped. Returns how
+  // many were updated. FAILED_PRECONDITION on a uniform table.
+  absl::StatusOr<int64_t> UpdatePriorities(std::span<const uint64_t> keys,
+                                           std::span<const float> priorities)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A consistent copy of every column and counter (for a snapshot).
+  TableContents Copy() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Replaces the contents with `contents` (spec and capacity must match).
+  absl::Status Restore(const TableContents& contents) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Reads row with key `key` into a one-row `out` (tests, debugging).
+  // NOT_FOUND when the key is not held.
+  absl::Status ReadRow(uint64_t key, v1::TransitionBatch* out) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  int64_t size() const { return size_.load(std::memory_order_acquire); }
+  int64_t capacity() const { return capacity_; }
+  uint64_t next_key() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t inserts_total() const { return inserts_total_.load(std::memory_order_relaxed); }
+  uint64_t samples_total() const { return samples_total_.load(std::memory_order_relaxed); }
+  const TableSpec& spec() const { return spec_; }
+  const char* selector_name() const { return selector_->name(); }
+  // Bytes of row storage in use (size x row bytes).
+  int64_t bytes_held() const { return size() * spec_.row_bytes(); }
+
+ private:
+  ReplayTable(const TableOptions& options, std::unique_ptr<Selector> selector);
+  void WriteRowsLocked(uint64_t first_key, const RowsRef& rows, int64_t from)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The slot holding `key`, or -1.
+  int64_t SlotOfLocked(uint64_t key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  const TableSpec spec_;
+  const int64_t capacity_;
+  const bool prioritized_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<Selector> selector_ ABSL_GUARDED_BY(mu_);
+  int64_t head_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int64_t> size_{0};  // written under mu_ (writer)
+  std::atomic<uint64_t> inserts_total_{0};
+  std::atomic<uint64_t> samples_total_{0};
+  // Columns, `capacity_` rows each, allocated once in the constructor.
+  std::vector<float> obs_ ABSL_GUARDED_BY(mu_);
+  std::vector<float> action_ ABSL_GUARDED_BY(mu_);
+  std::vector<float> reward_ ABSL_GUARDED_BY(mu_);
+  std::vector<float> next_obs_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint8_t> terminated_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint8_t> truncated_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> policy_version_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> actor_id_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> key_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace sac::replay
+
+#endif  // SAC_REPLAY_SERVER_TABLE_H_

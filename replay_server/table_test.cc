@@ -1,0 +1,229 @@
+#include "replay_server/table.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/random/random.h"
+#include "replay_server/test_batches.h"
+
+namespace sac::replay {
+namespace {
+
+using testing::MakeBatch;
+using testing::RowOf;
+
+constexpr int64_t kObs = 3, kAct = 2;
+
+std::unique_ptr<ReplayTable> MakeTable(int64_t capacity, const std::string& selector = "uniform") {
+  TableOptions o;
+  o.spec = {kObs, kAct};
+  o.capacity = capacity;
+  o.selector = selector;
+  auto t = ReplayTable::Create(o);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return std::move(*t);
+}
+
+uint64_t Insert(ReplayTable* t, const v1::TransitionBatch& b) {
+  auto v = ValidateBatch(b, t->spec(), 1 << 20);
+  EXPECT_TRUE(v.ok()) << v.status();
+  return t->Insert(v->rows);
+}
+
+TEST(ReplayTableTest, CreateRejectsBadOptions) {
+  TableOptions o;
+  o.spec = {kObs, kAct};
+  o.capacity = 0;
+  EXPECT_EQ(ReplayTable::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.capacity = 10;
+  o.selector = "lifo";
+  EXPECT_EQ(ReplayTable::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ReplayTableTest, StoresRowsByteForByteWithConsecutiveKeys) {
+  auto t = MakeTable(100);
+  const auto b1 = MakeBatch(1000, 7, kObs, kAct);
+  const auto b2 = MakeBatch(2000, 5, kObs, kAct);
+  EXPECT_EQ(Insert(t.get(), b1), 0u);
+  EXPECT_EQ(Insert(t.get(), b2), 7u);
+  EXPECT_EQ(t->size(), 12);
+  EXPECT_EQ(t->inserts_total(), 12u);
+  EXPECT_EQ(t->bytes_held(), 12 * t->spec().row_bytes());
+  for (int r = 0; r < 7; ++r) {
+    v1::TransitionBatch row;
+    ASSERT_TRUE(t->ReadRow(r, &row).ok());
+    EXPECT_EQ(row.SerializeAsString(), RowOf(b1, r, kObs, kAct).SerializeAsString()) << r;
+  }
+  v1::TransitionBatch row;
+  ASSERT_TRUE(t->ReadRow(11, &row).ok());
+  EXPECT_EQ(row.SerializeAsString(), RowOf(b2, 4, kObs, kAct).SerializeAsString());
+  EXPECT_EQ(t->ReadRow(12, &row).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ReplayTableTest, EvictsOldestFirst) {
+  auto t = MakeTable(10);
+  for (int i = 0; i < 4; ++i) Insert(t.get(), MakeBatch(100 * i, 4, kObs, kAct));  // keys 0..15
+  EXPECT_EQ(t->size(), 10);
+  EXPECT_EQ(t->next_key(), 16u);
+  v1::TransitionBatch row;
+  for (uint64_t k = 0; k < 6; ++k) EXPECT_EQ(t->ReadRow(k, &row).code(), absl::StatusCode::kNotFound);
+  for (uint64_t k = 6; k < 16; ++k) {
+    ASSERT_TRUE(t->ReadRow(k, &row).ok()) << k;
+    EXPECT_EQ(row.policy_version(0), 100 * (k / 4) + k % 4) << k;
+  }
+}
+
+TEST(ReplayTableTest, BatchLargerThanCapacityKeepsItsLastRows) {
+  auto t = MakeTable(4);
+  Insert(t.get(), MakeBatch(0, 10, kObs, kAct));
+  EXPECT_EQ(t->size(), 4);
+  EXPECT_EQ(t->next_key(), 10u);
+  v1::TransitionBatch row;
+  ASSERT_TRUE(t->ReadRow(9, &row).ok());
+  EXPECT_EQ(row.policy_version(0), 9u);
+  EXPECT_EQ(t->ReadRow(5, &row).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ReplayTableTest, SampleReturnsHeldRowsWithKeysAndShapes) {
+  auto t = MakeTable(50);
+  absl::BitGen gen;
+  v1::SampleResponse empty;
+  EXPECT_EQ(t->Sample(4, gen, &empty).code(), absl::StatusCode::kFailedPrecondition);
+  const auto b = MakeBatch(500, 20, kObs, kAct);
+  Insert(t.get(), b);
+  v1::SampleResponse s;
+  ASSERT_TRUE(t->Sample(64, gen, &s).ok());
+  ASSERT_EQ(s.key_size(), 64);
+  EXPECT_EQ(s.batch().obs().shape(0), 64);
+  EXPECT_EQ(s.batch().obs().shape(1), kObs);
+  EXPECT_EQ(s.table_size(), 20u);
+  auto obs = DecodeTensor(s.batch().obs(), "obs");
+  ASSERT_TRUE(obs.ok());
+  for (int i = 0; i < 64; ++i) {
+    const uint64_t key = s.key(i);
+    ASSERT_LT(key, 20u);
+    // The row is the one with that key, column by column.
+    EXPECT_EQ(s.batch().policy_version(i), 500 + key);
+    EXPECT_EQ(obs->row(i)[1], testing::TestValue(500 + key, 0, 1));
+    EXPECT_EQ(s.batch().terminated()[i], static_cast<char>((500 + key) % 7 == 0));
+  }
+  EXPECT_EQ(t->samples_total(), 64u);
+}
+
+TEST(ReplayTableTest, InsertWithKeySkipsRowsAlreadyHeld) {
+  auto t = MakeTable(100);
+  auto b = MakeBatch(0, 10, kObs, kAct);
+  auto v = ValidateBatch(b, t->spec(), 100);
+  ASSERT_TRUE(v.ok());
+  t->InsertWithKey(0, v->rows);
+  t->InsertWithKey(5, v->rows);  // keys 5..9 held already: rows 5.. of this one give keys 10..14
+  EXPECT_EQ(t->next_key(), 15u);
+  v1::TransitionBatch row;
+  ASSERT_TRUE(t->ReadRow(12, &row).ok());
+  EXPECT_EQ(row.policy_version(0), 7u);
+  t->InsertWithKey(0, v->rows);  // all held: nothing
+  EXPECT_EQ(t->size(), 15);
+}
+
+TEST(ReplayTableTest, CopyRestoreRoundTrip) {
+  auto t = MakeTable(16);
+  for (int i = 0; i < 5; ++i) Insert(t.get(), MakeBatch(1000 * i, 5, kObs, kAct));
+  const TableContents c = t->Copy();
+  auto u = MakeTable(16);
+  ASSERT_TRUE(u->Restore(c).ok());
+  EXPECT_EQ(u->size(), 16);
+  EXPECT_EQ(u->next_key(), 25u);
+  for (uint64_t k = 9; k < 25; ++k) {
+    v1::TransitionBatch a, b;
+    ASSERT_TRUE(t->ReadRow(k, &a).ok());
+    ASSERT_TRUE(u->ReadRow(k, &b).ok());
+    EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  }
+  // FIFO continues where it stopped.
+  Insert(u.get(), MakeBatch(9000, 1, kObs, kAct));
+  v1::TransitionBatch row;
+  EXPECT_EQ(u->ReadRow(9, &row).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(u->ReadRow(25, &row).ok());
+  EXPECT_EQ(row.policy_version(0), 9000u);
+  TableOptions other;
+  other.spec = {kObs + 1, kAct};
+  other.capacity = 16;
+  auto w = ReplayTable::Create(other);
+  EXPECT_EQ((*w)->Restore(c).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(ReplayTableTest, UpdatePrioritiesOnlyOnPrioritizedTables) {
+  auto u = MakeTable(8);
+  Insert(u.get(), MakeBatch(0, 4, kObs, kAct));
+  const uint64_t keys[] = {0};
+  const float p[] = {1};
+  EXPECT_EQ(u->UpdatePriorities(keys, p).status().code(), absl::StatusCode::kFailedPrecondition);
+  auto t = MakeTable(4, "prioritized");
+  Insert(t.get(), MakeBatch(0, 6, kObs, kAct));  // keys 2..5 held
+  const uint64_t k2[] = {0, 3, 5, 99};
+  const float p2[] = {1, 2, 3, 4};
+  auto n = t->UpdatePriorities(k2, p2);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2);  // 0 evicted, 99 never inserted
+}
+
+TEST(ValidateBatchTest, NamesTheField) {
+  const TableSpec spec{kObs, kAct};
+  auto good = MakeBatch(0, 4, kObs, kAct);
+  EXPECT_TRUE(ValidateBatch(good, spec, 100).ok());
+  auto expect = [&](v1::TransitionBatch b, absl::StatusCode code, const std::string& field) {
+    auto r = ValidateBatch(b, spec, 100);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), code);
+    EXPECT_NE(r.status().message().find(field), std::string::npos) << r.status();
+  };
+  auto b = good;
+  b.mutable_obs()->set_shape(1, kObs + 1);
+  expect(b, absl::StatusCode::kInvalidArgument, "batch.obs");
+  b = good;
+  b.mutable_action()->mutable_data()->resize(3);
+  expect(b, absl::StatusCode::kInvalidArgument, "batch.action");
+  b = good;
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(b.mutable_reward()->mutable_data()->data() + 4, &nan, 4);
+  expect(b, absl::StatusCode::kInvalidArgument, "batch.reward");
+  b = good;
+  (*b.mutable_terminated())[2] = 2;
+  expect(b, absl::StatusCode::kInvalidArgument, "batch.terminated");
+  b = good;
+  b.mutable_truncated()->pop_back();
+  expect(b, absl::StatusCode::kInvalidArgument, "batch.truncated");
+  b = good;
+  b.add_policy_version(1);
+  expect(b, absl::StatusCode::kInvalidArgument, "batch.policy_version");
+  b = good;
+  b.clear_actor_id();
+  expect(b, absl::StatusCode::kInvalidArgument, "batch.actor_id");
+  b = good;
+  float inf = std::numeric_limits<float>::infinity();
+  std::memcpy(b.mutable_next_obs()->mutable_data()->data(), &inf, 4);
+  expect(b, absl::StatusCode::kInvalidArgument, "batch.next_obs");
+  expect(MakeBatch(0, 101, kObs, kAct), absl::StatusCode::kResourceExhausted, "batch.obs");
+  expect(v1::TransitionBatch(), absl::StatusCode::kInvalidArgument, "batch.obs");
+}
+
+TEST(RecordTest, EncodeDecodeRoundTrip) {
+  const TableSpec spec{kObs, kAct};
+  auto b = MakeBatch(77, 9, kObs, kAct);
+  auto v = ValidateBatch(b, spec, 100);
+  ASSERT_TRUE(v.ok());
+  std::string rec = EncodeRecord(0, v->rows, spec);
+  SetRecordKey(1234, &rec);
+  uint64_t key = 0;
+  auto r = DecodeRecord(rec, spec, &key);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(key, 1234u);
+  EXPECT_EQ(r->rows, 9);
+  EXPECT_EQ(std::memcmp(r->obs, v->rows.obs, 9 * kObs * 4), 0);
+  EXPECT_EQ(std::memcmp(r->next_obs, v->rows.next_obs, 9 * kObs * 4), 0);
+  EXPECT_EQ(r->policy_version[8], 85u);
+  EXPECT_EQ(DecodeRecord(rec.substr(0, rec.size() - 1), spec, &key).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace sac::replay
