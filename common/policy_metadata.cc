@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/status.h"
 #include "common/tensor_codec.h"
 
@@ -15,7 +16,7 @@ namespace {
 
 std::string FloatText(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
   return buf;
 }
 
@@ -24,7 +25,7 @@ std::string FloatList(const v1::Tensor& t) {
   if (!view.ok()) return "";
   std::vector<std::string> parts;
   for (float v : view->values()) parts.push_back(FloatText(v));
-  return absl::StrJoin(parts, ",");
+  return absl::StrCat("[", absl::StrJoin(parts, ","), "]");
 }
 
 absl::StatusOr<std::string> Get(const std::map<std::string, std::string>& m,
@@ -55,13 +56,23 @@ absl::Status GetNumber(const std::map<std::string, std::string>& m, const std::s
   return absl::OkStatus();
 }
 
+// A list as "[a,b]" (JSON) or "a,b".
+absl::string_view ListBody(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+    text = text.substr(1, text.size() - 2);
+  }
+  return text;
+}
+
 absl::Status GetFloats(const std::map<std::string, std::string>& m, const std::string& key,
                        size_t expected, v1::Tensor* out) {
-  ASSIGN_OR_RETURN(std::string text, Get(m, key));
+  ASSIGN_OR_RETURN(std::string full, Get(m, key));
+  const absl::string_view text = ListBody(full);
   std::vector<float> values;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
     double d = 0;
-    if (!absl::SimpleAtod(part, &d)) {
+    if (!absl::SimpleAtod(absl::StripAsciiWhitespace(part), &d)) {
       return absl::InvalidArgumentError(
           absl::StrCat("policy metadata: '", key, "' has a bad number '", part, "'"));
     }
@@ -88,7 +99,7 @@ std::map<std::string, std::string> PolicyMetadataToStrings(const v1::PolicyMetad
       {"act_dim", std::to_string(m.act_dim())},
       {"action_low", FloatList(m.action_low())},
       {"action_high", FloatList(m.action_high())},
-      {"hidden_sizes", absl::StrJoin(hidden, ",")},
+      {"hidden_sizes", absl::StrCat("[", absl::StrJoin(hidden, ","), "]")},
       {"activation", m.activation()},
       {"variant", m.variant()},
       {"version", std::to_string(m.version())},
@@ -120,9 +131,9 @@ absl::StatusOr<v1::PolicyMetadata> PolicyMetadataFromStrings(
   RETURN_IF_ERROR(GetFloats(s, "action_low", m.act_dim(), m.mutable_action_low()));
   RETURN_IF_ERROR(GetFloats(s, "action_high", m.act_dim(), m.mutable_action_high()));
   ASSIGN_OR_RETURN(std::string hidden, Get(s, "hidden_sizes"));
-  for (absl::string_view part : absl::StrSplit(hidden, ',', absl::SkipEmpty())) {
+  for (absl::string_view part : absl::StrSplit(ListBody(hidden), ',', absl::SkipEmpty())) {
     uint32_t h = 0;
-    if (!absl::SimpleAtoi(part, &h) || h == 0) {
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &h) || h == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("policy metadata: 'hidden_sizes' has a bad size '", part, "'"));
     }

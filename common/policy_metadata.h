@@ -1,8 +1,8 @@
 // Policy metadata (sac.v1.PolicyMetadata) as the string key/values of a
 // safetensors header, the one encoding every writer and reader of policy
 // snapshots uses. Keys are the proto field names; numbers are decimal text
-// (floats with 9 significant digits, exact for float32); lists are comma
-// separated; "format" is "sac-cluster-policy/1".
+// (17 significant digits: exact); lists are JSON arrays ("[256,256]", readers
+// also take "256,256"); "format" is "sac-cluster-policy/1".
 #ifndef SAC_COMMON_POLICY_METADATA_H_
 #define SAC_COMMON_POLICY_METADATA_H_
 

@@ -1,0 +1,364 @@
+#include "learner/trainer.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "common/tensor_codec.h"
+#include "envs/env_batch.h"
+#include "learner/host_batch.h"
+
+namespace sac::learner {
+namespace {
+
+absl::Status MakeDir(const std::string& path) {
+  std::string partial;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!partial.empty() && mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        return absl::InternalError(absl::StrCat("cannot create directory ", partial));
+      }
+    }
+    if (i < path.size()) partial += path[i];
+  }
+  return absl::OkStatus();
+}
+
+// Checkpoint files in `dir`, newest (most updates) first.
+std::vector<std::string> ListCheckpoints(const std::string& dir) {
+  std::vector<std::pair<unsigned long long, std::string>> found;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      unsigned long long updates = 0;
+      char tail[16] = {0};
+      if (std::sscanf(e->d_name, "ckpt-%12llu.%8s", &updates, tail) == 2 &&
+          std::string(tail) == "ckpt") {
+        found.emplace_back(updates, dir + "/" + e->d_name);
+      }
+    }
+    closedir(d);
+  }
+  std::sort(found.rbegin(), found.rend());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+std::string Trainer::CheckpointPath(const std::string& dir, uint64_t updates) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "/ckpt-%012llu.ckpt", static_cast<unsigned long long>(updates));
+  return dir + name;
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::LearnerConfig& config,
+                                                         MetricsRegistry* metrics) {
+  std::unique_ptr<Trainer> t(new Trainer(config));
+  ASSIGN_OR_RETURN(auto probe, envs::EnvBatch::Create(config.task(), 1, 0, config.models_dir()));
+  LearnerOptions options;
+  options.task = config.task();
+  options.obs_dim = probe->obs_dim();
+  options.act_dim = probe->act_dim();
+  options.action_low.assign(probe->action_low().begin(), probe->action_low().end());
+  options.action_high.assign(probe->action_high().begin(), probe->action_high().end());
+  options.device = config.device();
+  options.threads = static_cast<int>(config.threads());
+  options.seed = config.seed();
+  ASSIGN_OR_RETURN(t->learner_, SacLearner::Create(config.sac(), options));
+
+  replay::SamplerOptions sampler;
+  sampler.addresses.assign(config.replay_addresses().begin(), config.replay_addresses().end());
+  sampler.client = config.replay_client();
+  sampler.seed = config.seed() + 1;
+  ASSIGN_OR_RETURN(t->sampler_, replay::ReplaySampler::Create(sampler));
+
+  RETURN_IF_ERROR(MakeDir(config.run_dir()));
+  t->checkpoint_dir_ = config.run_dir() + "/checkpoints";
+  RETURN_IF_ERROR(MakeDir(t->checkpoint_dir_));
+  RETURN_IF_ERROR(MakeDir(config.run_dir() + "/snapshots"));
+  t->store_ = std::make_unique<PolicyStore>(config.run_dir() + "/snapshots", metrics);
+  if (config.eval_every_env_steps() > 0) {
+    ASSIGN_OR_RETURN(t->evaluator_,
+                     Evaluator::Create(config.task(), static_cast<int>(config.eval_episodes()),
+                                       config.seed() + 777, config.models_dir(),
+                                       config.run_dir() + "/eval.csv", metrics));
+  }
+
+  const std::vector<std::string> env = {config.task()};
+  t->updates_total_ =
+      metrics->AddCounter("sac_learner_updates_total", "Gradient updates done", {"env"})
+          ->WithLabels(env);
+  t->sample_errors_total_ =
+      metrics
+          ->AddCounter("sac_learner_sample_errors_total",
+                       "Failed samples from the replay shards (other than limiter waits)", {"env"})
+          ->WithLabels(env);
+  t->checkpoints_total_ =
+      metrics->AddCounter("sac_learner_checkpoints_total", "Checkpoints written", {"env"})
+          ->WithLabels(env);
+  t->loss_ = metrics->AddGauge("sac_learner_loss",
+                               "Loss of the last update: q1, q2, v (v1), policy, temperature (v2)",
+                               {"env", "loss"});
+  t->temperature_ =
+      metrics->AddGauge("sac_learner_temperature", "Temperature alpha", {"env"})->WithLabels(env);
+  t->entropy_ = metrics
+                    ->AddGauge("sac_learner_entropy",
+                               "Policy entropy estimate (-mean log pi) of the last batch", {"env"})
+                    ->WithLabels(env);
+  t->q_mean_ = metrics->AddGauge("sac_learner_q_mean", "Mean Q1 on the last batch", {"env"})
+                   ->WithLabels(env);
+  t->env_steps_gauge_ =
+      metrics
+          ->AddGauge("sac_learner_env_steps", "Env steps inserted into the shards, as they report",
+                     {"env"})
+          ->WithLabels(env);
+  t->sample_seconds_ = metrics
+                           ->AddHistogram("sac_learner_sample_seconds",
+                                          "Time to sample one batch from the shards (incl. "
+                                          "rate-limiter waits)",
+                                          LatencyBuckets(), {"env"})
+                           ->WithLabels(env);
+  t->update_seconds_ = metrics
+                           ->AddHistogram("sac_learner_update_seconds",
+                                          "Time of one gradient update", LatencyBuckets(), {"env"})
+                           ->WithLabels(env);
+  RETURN_IF_ERROR(t->Resume());
+  return t;
+}
+
+Trainer::~Trainer() = default;
+
+uint64_t Trainer::updates() const { return updates_.load(); }
+
+double Trainer::WallTime() const {
+  return wall_time_before_ + absl::ToDoubleSeconds(absl::Now() - started_);
+}
+
+absl::Status Trainer::Resume() {
+  for (const std::string& path : ListCheckpoints(checkpoint_dir_)) {
+    std::string extra;
+    absl::Status s = learner_->LoadCheckpoint(path, &extra);
+    v1::LearnerProcessState state;
+    if (s.ok() && !state.ParseFromString(extra)) {
+      s = absl::DataLossError("process state in the checkpoint is unreadable");
+    }
+    if (!s.ok()) {
+      SAC_LOG(WARNING) << "skipping checkpoint " << path << ": " << s;
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      state_ = state;
+    }
+    wall_time_before_ = state.wall_time_seconds();
+    updates_.store(learner_->updates());
+    env_steps_.store(state.env_steps());
+    SAC_LOG(INFO) << "resumed from " << path << ": " << learner_->updates() << " updates, policy v"
+                  << state.policy_version() << ", " << state.env_steps() << " env steps";
+    if (state.policy_version() > 0) {
+      // Publish the restored weights under the same version number again, so
+      // actors (which ask for newer versions) keep theirs and new ones get it.
+      absl::MutexLock lock(&mu_);
+      state_.set_policy_version(state.policy_version() - 1);
+    }
+    if (state.policy_version() > 0) RETURN_IF_ERROR(Publish());
+    return absl::OkStatus();
+  }
+  SAC_LOG(INFO) << "no checkpoint in " << checkpoint_dir_ << ": starting from fresh weights";
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Publish() {
+  auto policy = std::make_shared<v1::Policy>();
+  *policy->mutable_metadata() = learner_->BaseMetadata();
+  uint64_t version;
+  {
+    absl::MutexLock lock(&mu_);
+    version = state_.policy_version() + 1;
+    state_.set_policy_version(version);
+  }
+  auto* m = policy->mutable_metadata();
+  m->set_version(version);
+  m->set_env_steps(env_steps_.load());
+  m->set_updates(learner_->updates());
+  m->set_wall_time_seconds(WallTime());
+  for (auto& t : learner_->PolicyTensors()) {
+    auto* named = policy->add_tensors();
+    named->set_name(t.name);
+    EncodeTensor(t.values, t.shape, named->mutable_tensor());
+  }
+  if (version % config_.snapshot_every_versions() == 0 || version == 1) {
+    const std::string path = store_->snapshot_dir() + "/" + PolicyStore::SnapshotFileName(version);
+    RETURN_IF_ERROR(learner_->WritePolicySnapshot(path, *m));
+    store_->PruneSnapshots(config_.snapshot_retention());
+  }
+  return store_->Publish(std::move(policy));
+}
+
+absl::Status Trainer::Checkpoint() {
+  v1::LearnerProcessState state;
+  {
+    absl::MutexLock lock(&mu_);
+    state_.set_env_steps(env_steps_.load());
+    state_.set_wall_time_seconds(WallTime());
+    if (evaluator_) {
+      const EvalResult last = evaluator_->last();
+      if (last.version > 0) {
+        state_.set_last_eval_return_mean(last.return_mean);
+        state_.set_last_eval_return_std(last.return_std);
+        state_.set_last_eval_env_steps(last.env_steps);
+      }
+    }
+    state = state_;
+  }
+  const std::string path = CheckpointPath(checkpoint_dir_, learner_->updates());
+  RETURN_IF_ERROR(learner_->SaveCheckpoint(path, state.SerializeAsString()));
+  checkpoints_total_->Increment();
+  const auto all = ListCheckpoints(checkpoint_dir_);
+  for (size_t i = config_.checkpoint_retention(); i < all.size(); ++i) std::remove(all[i].c_str());
+  SAC_LOG(INFO) << "checkpoint " << path;
+  return absl::OkStatus();
+}
+
+void Trainer::RefreshEnvSteps() {
+  auto status = sampler_->Status(absl::Seconds(2));
+  if (!status.ok()) return;  // a shard away: keep the last figure
+  uint64_t total = 0;
+  for (const auto& s : *status) total += s.inserts_total();
+  env_steps_.store(std::max(env_steps_.load(), total));
+  env_steps_gauge_->Set(static_cast<double>(env_steps_.load()));
+}
+
+absl::Status Trainer::Run(const absl::Notification& stop) {
+  const int batch_size = static_cast<int>(learner_->config().batch_size());
+  const int64_t obs_dim = learner_->options().obs_dim;
+  const int64_t act_dim = learner_->options().act_dim;
+  auto last_refresh = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  auto last_checkpoint = std::chrono::steady_clock::now();
+  auto rate_start = std::chrono::steady_clock::now();
+  uint64_t rate_updates = learner_->updates();
+  auto last_error_log = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  const std::vector<std::string> env = {config_.task()};
+  while (!stop.HasBeenNotified()) {
+    if (config_.max_updates() > 0 && learner_->updates() >= config_.max_updates()) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (Seconds(now - last_refresh) >= 1.0) {
+      RefreshEnvSteps();
+      last_refresh = now;
+      absl::MutexLock lock(&mu_);
+      const double dt = Seconds(now - rate_start);
+      if (dt >= 2.0) {
+        updates_per_second_ = static_cast<double>(learner_->updates() - rate_updates) / dt;
+        rate_updates = learner_->updates();
+        rate_start = now;
+      }
+    }
+    if (evaluator_ && store_->latest_version() > 0) {
+      uint64_t due;
+      {
+        absl::MutexLock lock(&mu_);
+        due = state_.next_eval_env_steps();
+      }
+      const uint64_t steps = env_steps_.load();
+      if (steps >= due) {
+        evaluator_->Request(store_->Latest(), steps, learner_->updates(), WallTime());
+        const uint64_t every = config_.eval_every_env_steps();
+        absl::MutexLock lock(&mu_);
+        state_.set_next_eval_env_steps((steps / every + 1) * every);
+      }
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto sample = sampler_->Sample(batch_size, absl::Seconds(1));
+    if (!sample.ok()) {
+      if (sample.status().code() != absl::StatusCode::kDeadlineExceeded) {
+        sample_errors_total_->Increment();
+        if (Seconds(t0 - last_error_log) > 5) {
+          SAC_LOG(WARNING) << "sampling: " << sample.status();
+          last_error_log = t0;
+        }
+        stop.WaitForNotificationWithTimeout(absl::Milliseconds(200));
+      }
+      continue;
+    }
+    sample_seconds_->Observe(Seconds(std::chrono::steady_clock::now() - t0));
+    auto batch = DecodedTransitionBatch::FromProto(sample->response.batch(), obs_dim, act_dim);
+    if (!batch.ok()) {
+      sample_errors_total_->Increment();
+      SAC_LOG(ERROR) << "a shard returned a bad batch: " << batch.status();
+      continue;
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(UpdateMetrics m, learner_->Update(batch->host()));
+    update_seconds_->Observe(Seconds(std::chrono::steady_clock::now() - t1));
+    updates_total_->Increment();
+    updates_.store(m.updates);
+    loss_->WithLabels({config_.task(), "q1"})->Set(m.q1_loss);
+    loss_->WithLabels({config_.task(), "q2"})->Set(m.q2_loss);
+    loss_->WithLabels({config_.task(), "policy"})->Set(m.policy_loss);
+    if (!std::isnan(m.v_loss)) loss_->WithLabels({config_.task(), "v"})->Set(m.v_loss);
+    if (!std::isnan(m.temperature_loss)) {
+      loss_->WithLabels({config_.task(), "temperature"})->Set(m.temperature_loss);
+    }
+    temperature_->Set(m.temperature);
+    entropy_->Set(m.entropy);
+    q_mean_->Set(m.q1_mean);
+    {
+      absl::MutexLock lock(&mu_);
+      last_metrics_ = m;
+    }
+    if (m.updates % config_.publish_every_updates() == 0) RETURN_IF_ERROR(Publish());
+    if (config_.checkpoint_interval_seconds() > 0 &&
+        Seconds(std::chrono::steady_clock::now() - last_checkpoint) >=
+            config_.checkpoint_interval_seconds()) {
+      RETURN_IF_ERROR(Checkpoint());
+      last_checkpoint = std::chrono::steady_clock::now();
+    }
+  }
+  RefreshEnvSteps();
+  return Checkpoint();
+}
+
+v1::LearnerStatus Trainer::Status() const {
+  v1::LearnerStatus s;
+  s.set_updates(updates_.load());
+  s.set_env_steps(env_steps_.load());
+  s.set_policy_version(store_->latest_version());
+  s.set_wall_time_seconds(WallTime());
+  *s.mutable_config() = config_;
+  if (evaluator_) {
+    const EvalResult last = evaluator_->last();
+    if (last.version > 0) {
+      s.set_last_eval_return_mean(last.return_mean);
+      s.set_last_eval_return_std(last.return_std);
+      s.set_last_eval_env_steps(last.env_steps);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (s.last_eval_env_steps() == 0 && state_.last_eval_env_steps() > 0) {
+    s.set_last_eval_return_mean(state_.last_eval_return_mean());
+    s.set_last_eval_return_std(state_.last_eval_return_std());
+    s.set_last_eval_env_steps(state_.last_eval_env_steps());
+  }
+  s.set_updates_per_second(updates_per_second_);
+  s.set_temperature(last_metrics_.temperature);
+  s.set_q1_loss(last_metrics_.q1_loss);
+  s.set_q2_loss(last_metrics_.q2_loss);
+  s.set_v_loss(last_metrics_.v_loss);
+  s.set_policy_loss(last_metrics_.policy_loss);
+  s.set_entropy(last_metrics_.entropy);
+  return s;
+}
+
+}  // namespace sac::learner

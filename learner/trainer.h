@@ -1,0 +1,91 @@
+// Trainer: the sac-learner process's work. It samples batches from all replay
+// shards (their rate limiters pace it at the configured samples per insert),
+// runs one SacLearner update per batch, publishes a policy version every
+// `publish_every_updates`, writes a safetensors snapshot every
+// `snapshot_every_versions` (keeping `snapshot_retention`), checkpoints every
+// `checkpoint_interval_seconds` and at stop, and asks the Evaluator for an
+// evaluation every `eval_every_env_steps`. On start it resumes from the newest
+// valid checkpoint in `<run_dir>/checkpoints` (torn or foreign files are
+// skipped with a message).
+//
+// Thread-safety: Run() on one thread; Status() from any thread.
+#ifndef SAC_LEARNER_TRAINER_H_
+#define SAC_LEARNER_TRAINER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/metrics.h"
+#include "learner/evaluator.h"
+#include "learner/policy_service.h"
+#include "learner/sac_learner.h"
+#include "replay_server/replay_client.h"
+#include "sac/v1/learner_config.pb.h"
+#include "sac/v1/learner_state.pb.h"
+#include "sac/v1/status.pb.h"
+
+namespace sac::learner {
+
+class Trainer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const v1::LearnerConfig& config,
+                                                         MetricsRegistry* metrics);
+  ~Trainer();
+
+  PolicyStore* policy_store() { return store_.get(); }
+
+  // Trains until `stop` or max_updates, then checkpoints. Errors are fatal ones
+  // (a checkpoint that cannot be written, a learner error).
+  absl::Status Run(const absl::Notification& stop);
+
+  v1::LearnerStatus Status() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t updates() const;
+
+  // Checkpoint file of `updates` in `dir`.
+  static std::string CheckpointPath(const std::string& dir, uint64_t updates);
+
+ private:
+  explicit Trainer(const v1::LearnerConfig& config) : config_(config) {}
+  absl::Status Resume();
+  absl::Status Checkpoint();
+  absl::Status Publish();
+  void RefreshEnvSteps();
+  double WallTime() const;
+
+  const v1::LearnerConfig config_;
+  std::unique_ptr<SacLearner> learner_;
+  std::unique_ptr<replay::ReplaySampler> sampler_;
+  std::unique_ptr<PolicyStore> store_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::string checkpoint_dir_;
+  absl::Time started_ = absl::Now();
+  double wall_time_before_ = 0;  // from checkpoints of earlier runs
+
+  mutable absl::Mutex mu_;
+  v1::LearnerProcessState state_ ABSL_GUARDED_BY(mu_);
+  UpdateMetrics last_metrics_ ABSL_GUARDED_BY(mu_);
+  double updates_per_second_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> env_steps_{0};
+  std::atomic<uint64_t> updates_{0};  // learner_->updates(), readable from any thread
+
+  Counter* updates_total_;
+  Counter* sample_errors_total_;
+  Counter* checkpoints_total_;
+  Family<Gauge>* loss_;
+  Gauge* temperature_;
+  Gauge* entropy_;
+  Gauge* env_steps_gauge_;
+  Gauge* q_mean_;
+  Histogram* sample_seconds_;
+  Histogram* update_seconds_;
+};
+
+}  // namespace sac::learner
+
+#endif  // SAC_LEARNER_TRAINER_H_
