@@ -1,0 +1,313 @@
+// Replay throughput over loopback gRPC, HalfCheetah-sized rows (obs 17, act 6):
+// insert rows/s (ReplayWriter, batches of 256), sample rows/s (ReplaySampler,
+// batch 256), both at once, and the latency of one batch-256 sample, for 1, 2
+// and 4 shards. Beside each, the same clients against a raw service with the
+// same proto and a trivial handler (acks without storing; answers a sample by
+// copying prebuilt bytes), measured in the same run: the gRPC ceiling.
+//
+// Usage: replay_throughput [--seconds=S] [--durable]   (durable: fsync=batch log)
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/server.h"
+#include "replay_server/replay_client.h"
+#include "replay_server/replay_service.h"
+#include "replay_server/shard.h"
+#include "replay_server/test_batches.h"
+#include "sac/v1/replay.grpc.pb.h"
+
+namespace sac::replay {
+namespace {
+
+constexpr int64_t kObs = 17, kAct = 6, kBatch = 256;
+
+// The raw reference: same service and messages, no table, no validation.
+class RawService final : public v1::ReplayService::CallbackService {
+ public:
+  explicit RawService(int64_t rows) : rows_(rows) {
+    const auto b = testing::MakeBatch(0, 4096, kObs, kAct);
+    bytes_ = b;
+  }
+
+  grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse>* Insert(
+      grpc::CallbackServerContext*) override {
+    return new RawInsert();
+  }
+
+  grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* context,
+                                   const v1::SampleRequest* request,
+                                   v1::SampleResponse* response) override {
+    const int64_t n = std::min<int64_t>(request->batch_size(), 4096);
+    v1::TransitionBatch* b = response->mutable_batch();
+    auto copy = [n](const v1::Tensor& from, int64_t width, v1::Tensor* to) {
+      to->add_shape(n);
+      if (width > 1) to->add_shape(width);
+      to->set_data(from.data().data(), static_cast<size_t>(n * width * 4));
+    };
+    copy(bytes_.obs(), kObs, b->mutable_obs());
+    copy(bytes_.action(), kAct, b->mutable_action());
+    copy(bytes_.reward(), 1, b->mutable_reward());
+    copy(bytes_.next_obs(), kObs, b->mutable_next_obs());
+    b->set_terminated(bytes_.terminated().substr(0, static_cast<size_t>(n)));
+    b->set_truncated(bytes_.truncated().substr(0, static_cast<size_t>(n)));
+    b->mutable_policy_version()->Add(bytes_.policy_version().begin(),
+                                     bytes_.policy_version().begin() + n);
+    b->mutable_actor_id()->Add(bytes_.actor_id().begin(), bytes_.actor_id().begin() + n);
+    response->mutable_key()->Add(bytes_.policy_version().begin(),
+                                 bytes_.policy_version().begin() + n);
+    copy(bytes_.reward(), 1, response->mutable_probability());
+    response->set_table_size(static_cast<uint64_t>(rows_));
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
+                                      const v1::ReplayStatusRequest*,
+                                      v1::ReplayStatus* response) override {
+    response->set_size(static_cast<uint64_t>(rows_));
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  // Reads the next batch as soon as one is read; acks go out one write at a time.
+  class RawInsert final : public grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse> {
+   public:
+    RawInsert() { StartRead(&request_); }
+    void OnReadDone(bool ok) override {
+      absl::MutexLock l(&mu_);
+      if (!ok) {
+        done_reading_ = true;
+        MaybeFinish();
+        return;
+      }
+      v1::InsertResponse& ack = acks_.emplace_back();
+      ack.set_sequence(request_.sequence());
+      MaybeWrite();
+      StartRead(&request_);
+    }
+    void OnWriteDone(bool ok) override {
+      absl::MutexLock l(&mu_);
+      writing_ = false;
+      acks_.pop_front();
+      if (!ok) broken_ = true;
+      MaybeWrite();
+      MaybeFinish();
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (writing_ || acks_.empty() || broken_) return;
+      writing_ = true;
+      StartWrite(&acks_.front());
+    }
+    void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (finished_ || writing_ || !done_reading_) return;
+      if (!acks_.empty() && !broken_) return;
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+    v1::InsertRequest request_;
+    absl::Mutex mu_;
+    std::deque<v1::InsertResponse> acks_ ABSL_GUARDED_BY(mu_);
+    bool writing_ ABSL_GUARDED_BY(mu_) = false;
+    bool done_reading_ ABSL_GUARDED_BY(mu_) = false;
+    bool broken_ ABSL_GUARDED_BY(mu_) = false;
+    bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  };
+
+  const int64_t rows_;
+  v1::TransitionBatch bytes_;
+};
+
+struct Server {
+  MetricsRegistry registry;
+  std::unique_ptr<ReplayShard> shard;  // null for the raw service
+  std::unique_ptr<grpc::Service> service;
+  ServingEndpoints endpoints;
+  std::string address;
+};
+
+std::unique_ptr<Server> StartServer(bool raw, bool durable, int index, const std::string& dir) {
+  auto s = std::make_unique<Server>();
+  if (raw) {
+    s->service = std::make_unique<RawService>(1000000);
+  } else {
+    ShardOptions o;
+    o.shard_index = static_cast<uint32_t>(index);
+    o.table.spec = {kObs, kAct};
+    o.table.capacity = 1000000;
+    o.limiter = {1, 0, 0};  // measure the shard, not the ratio
+    o.durable = durable;
+    o.data_dir = absl::StrCat(dir, "/shard", index);
+    o.wal.fsync = FsyncPolicy::kBatch;
+    auto shard = ReplayShard::Create(o, &s->registry);
+    if (!shard.ok()) {
+      std::fprintf(stderr, "shard: %s\n", shard.status().ToString().c_str());
+      std::exit(1);
+    }
+    s->shard = std::move(*shard);
+    s->service = std::make_unique<ReplayService>(s->shard.get(), "");
+  }
+  v1::ServerConfig config;
+  config.set_grpc_address("127.0.0.1:0");
+  config.set_metrics_address("");
+  config.set_max_message_bytes(64 << 20);
+  auto endpoints = StartServing(config, {s->service.get()}, &s->registry);
+  if (!endpoints.ok()) std::exit(1);
+  s->endpoints = std::move(*endpoints);
+  s->address = absl::StrCat("127.0.0.1:", s->endpoints.grpc_port);
+  return s;
+}
+
+struct Figures {
+  double insert = 0, sample = 0, both_insert = 0, both_sample = 0, p50_us = 0, p99_us = 0;
+};
+
+// Rows/s acked by `writers_per_shard` writers per shard for `seconds`.
+double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int writers_per_shard,
+                  absl::Duration seconds, const std::atomic<bool>* also_stop = nullptr) {
+  const auto batch = testing::MakeBatch(0, kBatch, kObs, kAct);
+  std::vector<std::unique_ptr<ReplayWriter>> writers;
+  for (const auto& s : servers) {
+    for (int w = 0; w < writers_per_shard; ++w) {
+      WriterOptions o;
+      o.address = s->address;
+      o.max_in_flight_batches = 32;
+      writers.push_back(std::move(*ReplayWriter::Create(o)));
+    }
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  const absl::Time start = absl::Now();
+  for (auto& w : writers) {
+    threads.emplace_back([&, wp = w.get()] {
+      while (!stop.load()) {
+        if (!wp->Write(batch, absl::Milliseconds(100)).ok()) continue;
+      }
+    });
+  }
+  absl::SleepFor(seconds);
+  stop = true;
+  for (auto& t : threads) t.join();
+  uint64_t rows = 0;
+  for (auto& w : writers) rows += w->stats().acked_rows;
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  for (auto& w : writers) (void)w->Flush(absl::Seconds(30));
+  return static_cast<double>(rows) / elapsed;
+}
+
+double RunSamples(ReplaySampler* sampler, int threads_n, absl::Duration seconds) {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> rows{0};
+  std::vector<std::thread> threads;
+  const absl::Time start = absl::Now();
+  for (int t = 0; t < threads_n; ++t) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        auto s = sampler->Sample(kBatch, absl::Seconds(10));
+        if (s.ok()) rows += kBatch;
+      }
+    });
+  }
+  absl::SleepFor(seconds);
+  stop = true;
+  for (auto& t : threads) t.join();
+  return static_cast<double>(rows.load()) / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, const std::string& dir) {
+  std::vector<std::unique_ptr<Server>> servers;
+  for (int i = 0; i < shards; ++i) servers.push_back(StartServer(raw, durable, i, dir));
+  Figures f;
+  f.insert = RunInserts(servers, 2, seconds);
+  SamplerOptions so;
+  for (const auto& s : servers) so.addresses.push_back(s->address);
+  auto sampler = std::move(*ReplaySampler::Create(so));
+  (void)sampler->Status(absl::Seconds(10));
+  f.sample = RunSamples(sampler.get(), 4, seconds);
+  // Both at once, as in training.
+  {
+    std::atomic<double> ins{0};
+    std::thread t([&] { ins = RunInserts(servers, 2, seconds); });
+    f.both_sample = RunSamples(sampler.get(), 4, seconds);
+    t.join();
+    f.both_insert = ins.load();
+  }
+  // Latency of one batch-256 sample, one caller.
+  std::vector<double> us;
+  const absl::Time end = absl::Now() + seconds;
+  while (absl::Now() < end || us.size() < 200) {
+    const absl::Time t0 = absl::Now();
+    auto s = sampler->Sample(kBatch, absl::Seconds(10));
+    if (s.ok()) us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+  }
+  std::sort(us.begin(), us.end());
+  f.p50_us = us[us.size() / 2];
+  f.p99_us = us[us.size() * 99 / 100];
+  for (auto& s : servers) {
+    if (s->shard) s->shard->StopAdmitting();
+    s->endpoints.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    if (s->shard) (void)s->shard->Close();
+  }
+  return f;
+}
+
+}  // namespace
+}  // namespace sac::replay
+
+int main(int argc, char** argv) {
+  using namespace sac::replay;
+  double seconds = 2;
+  bool durable = false;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (absl::ConsumePrefix(&a, "--seconds=")) {
+      if (!absl::SimpleAtod(a, &seconds)) return 2;
+    } else if (a == "--durable") {
+      durable = true;
+    } else {
+      std::fprintf(stderr, "usage: replay_throughput [--seconds=S] [--durable]\n");
+      return 2;
+    }
+  }
+  char tmpl[] = "/tmp/replay_bench_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  std::printf("replay_throughput: HalfCheetah rows (obs %ld, act %ld, %ld bytes in the table), "
+              "batch %ld, %.1f s per phase, durability %s\n",
+              static_cast<long>(kObs), static_cast<long>(kAct),
+              static_cast<long>(TableSpec{kObs, kAct}.row_bytes()), static_cast<long>(kBatch),
+              seconds, durable ? "on (fsync=batch)" : "off");
+  std::printf("%-7s %-11s %14s %14s %22s %11s %11s\n", "shards", "service", "insert rows/s",
+              "sample rows/s", "insert+sample rows/s", "p50 us", "p99 us");
+  for (int shards : {1, 2, 4}) {
+    Figures ours = Measure(false, durable, shards, absl::Seconds(seconds), dir);
+    Figures raw = Measure(true, false, shards, absl::Seconds(seconds), dir);
+    auto line = [&](const char* name, const Figures& f) {
+      std::printf("%-7d %-11s %14.0f %14.0f %13.0f (%.0f+%.0f) %11.0f %11.0f\n", shards, name,
+                  f.insert, f.sample, f.both_insert + f.both_sample, f.both_insert,
+                  f.both_sample, f.p50_us, f.p99_us);
+    };
+    line("sac-replay", ours);
+    line("raw gRPC", raw);
+    std::printf("%-7d %-11s %13.2fx %13.2fx %21.2fx\n", shards, "ratio", ours.insert / raw.insert,
+                ours.sample / raw.sample,
+                (ours.both_insert + ours.both_sample) / (raw.both_insert + raw.both_sample));
+    std::fflush(stdout);
+  }
+  std::string cleanup = "rm -rf " + dir;
+  return std::system(cleanup.c_str()) == 0 ? 0 : 1;
+}
