@@ -98,7 +98,12 @@ def parse_metadata(raw):
             meta[key] = float(meta[key])
     for key in _LIST_KEYS:
         if key in meta:
-            meta[key] = json.loads(meta[key])
+            # common/policy_metadata writes JSON arrays ("[256,256]"); plain
+            # "256,256" is accepted too.
+            text = meta[key].strip()
+            body = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+            values = [json.loads(v) for v in body.split(",") if v.strip()]
+            meta[key] = [int(v) for v in values] if key == "hidden_sizes" else [float(v) for v in values]
     return meta
 
 

@@ -1,0 +1,814 @@
+// The one LibTorch translation unit of the learner core: networks, the v1/v2
+// updates, Adam, Polyak averaging, checkpoints and the policy forward.
+#include "learner/sac_learner.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/config.h"
+#include "common/logging.h"
+#include "common/policy_metadata.h"
+#include "common/safetensors.h"
+#include "common/status.h"
+#include "common/tensor_codec.h"
+#include "learner/checkpoint_file.h"
+#include "learner/file_io.h"
+
+namespace sac::learner {
+namespace {
+
+using torch::Tensor;
+
+constexpr char kCheckpointFormat[] = "sac-cluster-learner-checkpoint/1";
+constexpr double kAdamBeta1 = 0.9;
+constexpr double kAdamBeta2 = 0.999;
+constexpr double kAdamEps = 1e-8;
+constexpr double kHalfLog2Pi = 0.91893853320467274178;  // 0.5 * log(2 pi)
+constexpr double kLog2 = 0.69314718055994530942;
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Runs `body`, turning LibTorch's exceptions into a Status at our boundary.
+template <typename F>
+auto Guarded(absl::string_view what, F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat(what, ": LibTorch error: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  }
+}
+
+// An MLP's parameters in torch.nn.Linear layout: weight[i] [out, in], bias[i]
+// [out]. A twin network (two Q-functions evaluated together) stacks both along
+// a leading dimension of 2: weight[i] [2, out, in], bias[i] [2, out].
+struct Net {
+  std::string name;  // "policy", "q", "q_target", "v", "v_target"
+  bool twin = false;
+  std::vector<Tensor> weight;
+  std::vector<Tensor> bias;
+
+  std::vector<Tensor> Params() const {
+    std::vector<Tensor> out;
+    for (size_t i = 0; i < weight.size(); ++i) {
+      out.push_back(weight[i]);
+      out.push_back(bias[i]);
+    }
+    return out;
+  }
+  // Internal (checkpoint) names, parallel to Params(). The policy's last layer
+  // is "head": rows [0, A) the mean, rows [A, 2A) the log-std.
+  std::vector<std::string> ParamNames() const {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < weight.size(); ++i) {
+      const std::string layer = (name == "policy" && i + 1 == weight.size())
+                                    ? std::string("head")
+                                    : absl::StrCat("fc", i);
+      out.push_back(absl::StrCat(name, ".", layer, ".weight"));
+      out.push_back(absl::StrCat(name, ".", layer, ".bias"));
+    }
+    return out;
+  }
+};
+
+// Sizes of an MLP from in_dim through hidden to out_dim.
+Net MakeNet(const std::string& name, bool twin, int64_t in_dim, const std::vector<int64_t>& hidden,
+            int64_t out_dim, torch::Generator& gen) {
+  Net net;
+  net.name = name;
+  net.twin = twin;
+  std::vector<int64_t> sizes = {in_dim};
+  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+  sizes.push_back(out_dim);
+  const int copies = twin ? 2 : 1;
+  std::vector<std::vector<Tensor>> w(copies), b(copies);
+  // Each copy is initialized in full before the next, layer by layer, as
+  // torch.nn.Linear does (weights then bias, both U(-1/sqrt(in), 1/sqrt(in))).
+  for (int c = 0; c < copies; ++c) {
+    for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(sizes[i]));
+      w[c].push_back(torch::empty({sizes[i + 1], sizes[i]}).uniform_(-bound, bound, gen));
+      b[c].push_back(torch::empty({sizes[i + 1]}).uniform_(-bound, bound, gen));
+    }
+  }
+  for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+    if (twin) {
+      net.weight.push_back(torch::stack({w[0][i], w[1][i]}));
+      net.bias.push_back(torch::stack({b[0][i], b[1][i]}));
+    } else {
+      net.weight.push_back(w[0][i]);
+      net.bias.push_back(b[0][i]);
+    }
+  }
+  return net;
+}
+
+Net CloneNet(const Net& src, const std::string& name) {
+  Net net = src;
+  net.name = name;
+  for (auto& t : net.weight) t = t.detach().clone();
+  for (auto& t : net.bias) t = t.detach().clone();
+  return net;
+}
+
+// A plain MLP, ReLU between layers, none after the last. `detach`: use the
+// weights as constants (gradients reach the input only).
+Tensor MlpForward(const Net& net, Tensor x, bool detach = false) {
+  const size_t layers = net.weight.size();
+  for (size_t i = 0; i < layers; ++i) {
+    const Tensor w = detach ? net.weight[i].detach() : net.weight[i];
+    const Tensor b = detach ? net.bias[i].detach() : net.bias[i];
+    x = torch::addmm(b, x, w.t());
+    if (i + 1 < layers) x = torch::relu(x);
+  }
+  return x;
+}
+
+// Both Q-functions of a twin network on the same input x [B, in]: [2, B, out].
+// One batched product per layer (baddbmm over the stacked weights).
+Tensor TwinForward(const Net& net, const Tensor& x, bool detach = false) {
+  const size_t layers = net.weight.size();
+  Tensor h = x.unsqueeze(0).expand({2, x.size(0), x.size(1)});
+  for (size_t i = 0; i < layers; ++i) {
+    const Tensor w = detach ? net.weight[i].detach() : net.weight[i];
+    const Tensor b = detach ? net.bias[i].detach() : net.bias[i];
+    h = torch::baddbmm(b.unsqueeze(1), h, w.transpose(1, 2));
+    if (i + 1 < layers) h = torch::relu(h);
+  }
+  return h;
+}
+
+struct Squashed {
+  Tensor action;    // [B, A], env units
+  Tensor log_prob;  // [B]
+};
+
+// The tanh-squashed Gaussian (paper appendix C): u = mean + std * eps,
+// a = tanh(u) * scale + bias, log pi(a|s) = sum_j [log N(u_j; mean_j, std_j) -
+// log(scale_j (1 - tanh(u_j)^2))] with log(1 - tanh(u)^2) = 2 (log 2 - u -
+// softplus(-2u)) (exact, and finite for every u).
+Squashed SquashSample(const Tensor& mean, const Tensor& log_std, const Tensor& eps,
+                      const Tensor& scale, const Tensor& bias, double log_scale_sum) {
+  const Tensor u = mean + log_std.exp() * eps;
+  Squashed out;
+  out.action = torch::addcmul(bias, torch::tanh(u), scale);
+  const Tensor gaussian = (-0.5 * eps.square() - log_std).sum(1) - kHalfLog2Pi * eps.size(1);
+  const Tensor log_det = (2.0 * (kLog2 - u - torch::softplus(-2.0 * u))).sum(1);
+  out.log_prob = gaussian - log_det - log_scale_sum;
+  return out;
+}
+
+absl::StatusOr<torch::Device> ParseDevice(const std::string& spec) {
+  if (spec != "cpu" && spec != "cuda" && !absl::StartsWith(spec, "cuda:")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device '", spec, "': expected cpu, cuda or cuda:<index>"));
+  }
+  int index = 0;
+  if (absl::StartsWith(spec, "cuda:") && !absl::SimpleAtoi(spec.substr(5), &index)) {
+    return absl::InvalidArgumentError(absl::StrCat("device '", spec, "': bad CUDA index"));
+  }
+  if (spec == "cpu") return torch::Device(torch::kCPU);
+  const int64_t count = torch::cuda::device_count();
+  if (count == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device '", spec,
+                     "' requested but no CUDA device is available here "
+                     "(LibTorch sees 0 CUDA devices); use --device=cpu"));
+  }
+  if (index < 0 || index >= count) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device '", spec, "' requested but only ", count, " CUDA device(s) exist"));
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+CheckpointArray ToArray(const Tensor& t) {
+  CheckpointArray a;
+  const Tensor c = t.detach().to(torch::kCPU).contiguous();
+  if (c.scalar_type() == torch::kFloat) {
+    a.dtype = ArrayDtype::kFloat32;
+  } else if (c.scalar_type() == torch::kByte) {
+    a.dtype = ArrayDtype::kUint8;
+  } else {
+    a.dtype = ArrayDtype::kInt64;
+  }
+  a.shape.assign(c.sizes().begin(), c.sizes().end());
+  a.bytes.assign(static_cast<const char*>(c.data_ptr()), c.nbytes());
+  return a;
+}
+
+NamedArray ToNamed(const std::string& name, const Tensor& t) {
+  const Tensor c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  NamedArray out;
+  out.name = name;
+  out.shape.assign(c.sizes().begin(), c.sizes().end());
+  out.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return out;
+}
+
+}  // namespace
+
+struct SacLearner::Impl {
+  v1::SacConfig config;
+  LearnerOptions options;
+  torch::Device device = torch::kCPU;
+  bool v2 = false;
+  std::vector<int64_t> hidden;
+  double reward_scale = 1;
+  double target_entropy = 0;
+  double log_scale_sum = 0;
+  Tensor action_scale;  // [A] on device
+  Tensor action_bias;   // [A] on device
+
+  Net policy, q, q_target, v, v_target;  // v, v_target: v1 only; q_target: v2 only
+  Tensor log_alpha;                      // [] on device; learned in v2
+
+  // Trainable parameters, their internal names and Adam state (parallel).
+  std::vector<Tensor> params;
+  std::vector<std::string> param_names;
+  std::vector<Tensor> exp_avg, exp_avg_sq, steps;  // steps: float [] on device
+  // Target networks' parameters and their sources (parallel), for Polyak.
+  std::vector<Tensor> targets, target_sources;
+  std::vector<std::string> target_names;
+
+  torch::Generator train_gen;  // policy noise of updates (CPU)
+  torch::Generator eval_gen;   // policy noise of PolicyForward (CPU)
+  uint64_t updates = 0;
+
+  absl::Status Init();
+  Tensor ToDevice(const void* data, int64_t rows, int64_t cols, torch::ScalarType type) const;
+  std::pair<Tensor, Tensor> PolicyHead(const Tensor& obs) const;
+  UpdateMetrics Step(const HostBatch& batch, const Tensor& noise);
+  // Every state tensor by internal name (checkpoint contents).
+  std::vector<std::pair<std::string, Tensor>> StateTensors() const;
+};
+
+absl::Status SacLearner::Impl::Init() {
+  const int64_t obs_dim = options.obs_dim, act_dim = options.act_dim;
+  train_gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
+  eval_gen = at::make_generator<at::CPUGeneratorImpl>(options.seed ^ 0x9E3779B97F4A7C15ull);
+  torch::NoGradGuard no_grad;
+  // Initialization order (fixed: the Python reference relies on it only through
+  // the weights we hand it): policy, q1, q2, then v (v1).
+  policy = MakeNet("policy", false, obs_dim, hidden, 2 * act_dim, train_gen);
+  q = MakeNet("q", true, obs_dim + act_dim, hidden, 1, train_gen);
+  if (v2) {
+    q_target = CloneNet(q, "q_target");
+  } else {
+    v = MakeNet("v", false, obs_dim, hidden, 1, train_gen);
+    v_target = CloneNet(v, "v_target");
+  }
+  log_alpha = torch::full({}, std::log(config.initial_temperature()), torch::kFloat);
+
+  auto to_device = [&](Net& net) {
+    for (auto& t : net.weight) t = t.to(device);
+    for (auto& t : net.bias) t = t.to(device);
+  };
+  for (Net* net : {&policy, &q, &q_target, &v, &v_target}) to_device(*net);
+  log_alpha = log_alpha.to(device);
+
+  std::vector<const Net*> trainable = {&policy, &q};
+  if (!v2) trainable.push_back(&v);
+  for (const Net* net : trainable) {
+    for (const Tensor& p : net->Params()) params.push_back(p);
+    for (const std::string& n : net->ParamNames()) param_names.push_back(n);
+  }
+  if (v2) {
+    params.push_back(log_alpha);
+    param_names.push_back("log_alpha");
+  }
+  for (Tensor& p : params) p.set_requires_grad(true);
+  for (const Tensor& p : params) {
+    exp_avg.push_back(torch::zeros_like(p));
+    exp_avg_sq.push_back(torch::zeros_like(p));
+    steps.push_back(torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat).device(device)));
+  }
+  const Net& target = v2 ? q_target : v_target;
+  const Net& source = v2 ? q : v;
+  targets = target.Params();
+  target_sources = source.Params();
+  target_names = target.ParamNames();
+
+  std::vector<float> scale(act_dim), bias(act_dim);
+  log_scale_sum = 0;
+  for (int64_t j = 0; j < act_dim; ++j) {
+    scale[j] = (options.action_high[j] - options.action_low[j]) / 2.0f;
+    bias[j] = (options.action_high[j] + options.action_low[j]) / 2.0f;
+    log_scale_sum += std::log(static_cast<double>(scale[j]));
+  }
+  action_scale = torch::tensor(scale).to(device);
+  action_bias = torch::tensor(bias).to(device);
+  return absl::OkStatus();
+}
+
+Tensor SacLearner::Impl::ToDevice(const void* data, int64_t rows, int64_t cols,
+                                  torch::ScalarType type) const {
+  std::vector<int64_t> shape = {rows};
+  if (cols > 0) shape.push_back(cols);
+  // from_blob borrows the caller's memory; it is only read (copied when moved
+  // to another device or dtype).
+  Tensor t = torch::from_blob(const_cast<void*>(data), shape, torch::TensorOptions().dtype(type));
+  if (device.is_cpu()) return t;
+  return t.to(device, /*non_blocking=*/false, /*copy=*/true);
+}
+
+std::pair<Tensor, Tensor> SacLearner::Impl::PolicyHead(const Tensor& obs) const {
+  const Tensor head = MlpForward(policy, obs);
+  const int64_t a = options.act_dim;
+  Tensor mean = head.narrow(1, 0, a);
+  Tensor log_std = head.narrow(1, a, a).clamp(config.log_std_min(), config.log_std_max());
+  return {mean, log_std};
+}
+
+UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
+  const int64_t n = b.batch_size;
+  const Tensor obs = ToDevice(b.obs, n, options.obs_dim, torch::kFloat);
+  const Tensor act = ToDevice(b.action, n, options.act_dim, torch::kFloat);
+  const Tensor rew = ToDevice(b.reward, n, 0, torch::kFloat);
+  const Tensor next_obs = ToDevice(b.next_obs, n, options.obs_dim, torch::kFloat);
+  // 1 - terminated: truncated transitions keep bootstrapping (the flag is not read).
+  const Tensor not_done = 1.0 - ToDevice(b.terminated, n, 0, torch::kByte).to(torch::kFloat);
+  const double gamma = config.gamma();
+
+  for (Tensor& p : params) p.mutable_grad() = Tensor();
+
+  // alpha as used by this update (pre-update value), a constant of the graph.
+  const Tensor alpha =
+      v2 ? log_alpha.detach().exp() : torch::full({}, config.initial_temperature(), obs.options());
+
+  // Bellman target Q-hat (eq. 8 for v1; the target-Q form for v2), no gradient.
+  Tensor q_hat;
+  {
+    torch::NoGradGuard no_grad;
+    Tensor next_value;
+    if (v2) {
+      auto [mean, log_std] = PolicyHead(next_obs);
+      const Squashed next =
+          SquashSample(mean, log_std, noise[0], action_scale, action_bias, log_scale_sum);
+      const Tensor q_next = TwinForward(q_target, torch::cat({next_obs, next.action}, 1));
+      next_value = torch::min(q_next[0], q_next[1]).squeeze(-1) - alpha * next.log_prob;
+    } else {
+      next_value = MlpForward(v_target, next_obs).squeeze(-1);
+    }
+    q_hat = reward_scale * rew + gamma * not_done * next_value;
+  }
+
+  // One policy forward at s, reused by J_V's target (v1), J_pi and J(alpha).
+  auto [mean, log_std] = PolicyHead(obs);
+  const Squashed fresh =
+      SquashSample(mean, log_std, noise[v2 ? 1 : 0], action_scale, action_bias, log_scale_sum);
+  // Q at the fresh actions with the Q weights as constants: the gradient
+  // reaches the policy through the actions only (eq. 13).
+  const Tensor q_fresh = TwinForward(q, torch::cat({obs, fresh.action}, 1), /*detach=*/true);
+  const Tensor min_q_fresh = torch::min(q_fresh[0], q_fresh[1]).squeeze(-1);
+
+  // J_Q (eq. 7) of both Q-functions at the batch's actions.
+  const Tensor q_data = TwinForward(q, torch::cat({obs, act}, 1)).squeeze(-1);  // [2, B]
+  const Tensor j_q = 0.5 * (q_data - q_hat.unsqueeze(0)).square().mean(1);      // [2]
+  // J_pi (eq. 12), with min of the twins.
+  const Tensor j_pi = (alpha * fresh.log_prob - min_q_fresh).mean();
+  Tensor total = j_q.sum() + j_pi;
+
+  Tensor j_v, v_value, j_alpha;
+  if (!v2) {
+    // J_V (eq. 5): V(s) toward min Q(s, a~pi) - alpha log pi(a|s).
+    v_value = MlpForward(v, obs).squeeze(-1);
+    const Tensor v_goal = (min_q_fresh - alpha * fresh.log_prob).detach();
+    j_v = 0.5 * (v_value - v_goal).square().mean();
+    total = total + j_v;
+  } else {
+    // J(alpha) = E[-log_alpha (log pi(a|s) + target_entropy)].
+    j_alpha = -(log_alpha * (fresh.log_prob.detach() + target_entropy)).mean();
+    total = total + j_alpha;
+  }
+  // The losses touch disjoint parameters, so one backward pass of their sum
+  // gives each network exactly its own loss's gradient.
+  total.backward();
+
+  {
+    torch::NoGradGuard no_grad;
+    std::vector<Tensor> grads;
+    grads.reserve(params.size());
+    for (const Tensor& p : params) grads.push_back(p.grad());
+    // The fused kernel reads the step counts; it does not advance them.
+    at::_foreach_add_(steps, 1.0);
+    at::_fused_adam_(params, grads, exp_avg, exp_avg_sq, /*max_exp_avg_sqs=*/{}, steps,
+                     config.learning_rate(), kAdamBeta1, kAdamBeta2, /*weight_decay=*/0.0, kAdamEps,
+                     /*amsgrad=*/false, /*maximize=*/false);
+    // Polyak averaging every step: target <- target + tau (source - target).
+    at::_foreach_lerp_(targets, target_sources, config.tau());
+  }
+  ++updates;
+
+  const Tensor nan = torch::full({}, kNaN, obs.options());
+  const Tensor all =
+      torch::stack({j_q[0], j_q[1], v2 ? nan : j_v, j_pi, v2 ? j_alpha : nan, alpha,
+                    -fresh.log_prob.mean(), fresh.log_prob.mean(), q_data[0].mean(),
+                    q_data[1].mean(), v2 ? nan : v_value.mean(), q_hat.mean(), log_std.mean()})
+          .detach()
+          .to(torch::kCPU, torch::kDouble);
+  const double* m = all.data_ptr<double>();
+  UpdateMetrics out;
+  out.q1_loss = m[0];
+  out.q2_loss = m[1];
+  out.v_loss = m[2];
+  out.policy_loss = m[3];
+  out.temperature_loss = m[4];
+  out.temperature = m[5];
+  out.entropy = m[6];
+  out.mean_log_prob = m[7];
+  out.q1_mean = m[8];
+  out.q2_mean = m[9];
+  out.v_mean = m[10];
+  out.q_target_mean = m[11];
+  out.log_std_mean = m[12];
+  out.updates = updates;
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> SacLearner::Impl::StateTensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (size_t i = 0; i < params.size(); ++i) {
+    out.emplace_back(param_names[i], params[i]);
+    out.emplace_back(absl::StrCat("adam.exp_avg.", param_names[i]), exp_avg[i]);
+    out.emplace_back(absl::StrCat("adam.exp_avg_sq.", param_names[i]), exp_avg_sq[i]);
+    out.emplace_back(absl::StrCat("adam.step.", param_names[i]), steps[i]);
+  }
+  for (size_t i = 0; i < targets.size(); ++i) out.emplace_back(target_names[i], targets[i]);
+  if (!v2) out.emplace_back("log_alpha", log_alpha);
+  return out;
+}
+
+SacLearner::SacLearner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SacLearner::~SacLearner() = default;
+
+absl::StatusOr<std::unique_ptr<SacLearner>> SacLearner::Create(const v1::SacConfig& config,
+                                                               const LearnerOptions& options) {
+  RETURN_IF_ERROR(Annotate(ValidateRanges(config), "sac config"));
+  if (config.variant() != "v1" && config.variant() != "v2") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sac.variant '", config.variant(), "': expected v1 or v2"));
+  }
+  if (!(config.log_std_min() < config.log_std_max())) {
+    return absl::InvalidArgumentError("sac.log_std_min must be below sac.log_std_max");
+  }
+  if (options.obs_dim <= 0 || options.act_dim <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("obs_dim ", options.obs_dim, " and act_dim ",
+                                                   options.act_dim, " must be positive"));
+  }
+  if (static_cast<int64_t>(options.action_low.size()) != options.act_dim ||
+      static_cast<int64_t>(options.action_high.size()) != options.act_dim) {
+    return absl::InvalidArgumentError("action_low and action_high must hold act_dim values");
+  }
+  for (int64_t j = 0; j < options.act_dim; ++j) {
+    if (!std::isfinite(options.action_low[j]) || !std::isfinite(options.action_high[j]) ||
+        !(options.action_low[j] < options.action_high[j])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("action bounds of dimension ", j, " must be finite with low < high"));
+    }
+  }
+  if (options.threads < 1) return absl::InvalidArgumentError("threads must be at least 1");
+  return Guarded("SacLearner::Create", [&]() -> absl::StatusOr<std::unique_ptr<SacLearner>> {
+    auto impl = std::make_unique<Impl>();
+    ASSIGN_OR_RETURN(impl->device, ParseDevice(options.device));
+    torch::set_num_threads(options.threads);
+    impl->options = options;
+    impl->config = config;
+    impl->v2 = config.variant() == "v2";
+    if (impl->config.hidden_sizes_size() == 0) {
+      impl->config.add_hidden_sizes(256);
+      impl->config.add_hidden_sizes(256);
+    }
+    impl->hidden.assign(impl->config.hidden_sizes().begin(), impl->config.hidden_sizes().end());
+    if (impl->config.reward_scale() == 0) {
+      // The paper's appendix D: 5 for the v1 tasks, 20 for Humanoid; v2 learns
+      // its temperature instead and uses the raw reward.
+      impl->config.set_reward_scale(impl->v2                                      ? 1.0
+                                    : absl::StartsWith(options.task, "Humanoid-") ? 20.0
+                                                                                  : 5.0);
+    }
+    impl->reward_scale = impl->config.reward_scale();
+    if (std::isnan(impl->config.target_entropy())) {
+      impl->config.set_target_entropy(-static_cast<double>(options.act_dim));
+    }
+    impl->target_entropy = impl->config.target_entropy();
+    RETURN_IF_ERROR(impl->Init());
+    return std::unique_ptr<SacLearner>(new SacLearner(std::move(impl)));
+  });
+}
+
+int SacLearner::NoiseDraws() const { return impl_->v2 ? 2 : 1; }
+
+absl::StatusOr<UpdateMetrics> SacLearner::Update(const HostBatch& batch) {
+  RETURN_IF_ERROR(ValidateHostBatch(batch, impl_->options.obs_dim, impl_->options.act_dim));
+  return Guarded("SacLearner::Update", [&]() -> absl::StatusOr<UpdateMetrics> {
+    Tensor noise = torch::randn({NoiseDraws(), batch.batch_size, impl_->options.act_dim},
+                                impl_->train_gen, torch::kFloat);
+    if (!impl_->device.is_cpu()) noise = noise.to(impl_->device);
+    return impl_->Step(batch, noise);
+  });
+}
+
+absl::StatusOr<UpdateMetrics> SacLearner::UpdateWithNoise(const HostBatch& batch,
+                                                          std::span<const float> noise) {
+  RETURN_IF_ERROR(ValidateHostBatch(batch, impl_->options.obs_dim, impl_->options.act_dim));
+  const int64_t expected = NoiseDraws() * batch.batch_size * impl_->options.act_dim;
+  if (static_cast<int64_t>(noise.size()) != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("noise holds ", noise.size(), " values, expected ", expected));
+  }
+  return Guarded("SacLearner::UpdateWithNoise", [&]() -> absl::StatusOr<UpdateMetrics> {
+    const Tensor t =
+        torch::from_blob(const_cast<float*>(noise.data()),
+                         {NoiseDraws(), batch.batch_size, impl_->options.act_dim}, torch::kFloat)
+            .to(impl_->device, /*non_blocking=*/false, /*copy=*/true);
+    return impl_->Step(batch, t);
+  });
+}
+
+absl::Status SacLearner::PolicyForward(std::span<const float> obs, int64_t n, PolicyMode mode,
+                                       std::span<const float> noise, std::span<float> actions,
+                                       std::span<float> log_probs) {
+  const int64_t o = impl_->options.obs_dim, a = impl_->options.act_dim;
+  if (n <= 0 || static_cast<int64_t>(obs.size()) != n * o ||
+      static_cast<int64_t>(actions.size()) != n * a) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PolicyForward: ", n, " rows need ", n * o, " observation and ", n * a,
+                     " action values, got ", obs.size(), " and ", actions.size()));
+  }
+  if (!noise.empty() && static_cast<int64_t>(noise.size()) != n * a) {
+    return absl::InvalidArgumentError("PolicyForward: noise must hold n * act_dim values");
+  }
+  if (!log_probs.empty() &&
+      (mode != PolicyMode::kStochastic || static_cast<int64_t>(log_probs.size()) != n)) {
+    return absl::InvalidArgumentError(
+        "PolicyForward: log_probs needs stochastic mode and n values");
+  }
+  return Guarded("SacLearner::PolicyForward", [&]() -> absl::Status {
+    torch::NoGradGuard no_grad;
+    const Tensor x = impl_->ToDevice(obs.data(), n, o, torch::kFloat);
+    auto [mean, log_std] = impl_->PolicyHead(x);
+    Tensor action, log_prob;
+    if (mode == PolicyMode::kDeterministic) {
+      action = torch::addcmul(impl_->action_bias, torch::tanh(mean), impl_->action_scale);
+    } else {
+      Tensor eps = noise.empty()
+                       ? torch::randn({n, a}, impl_->eval_gen, torch::kFloat)
+                       : torch::from_blob(const_cast<float*>(noise.data()), {n, a}, torch::kFloat);
+      eps = eps.to(impl_->device);
+      const Squashed s = SquashSample(mean, log_std, eps, impl_->action_scale, impl_->action_bias,
+                                      impl_->log_scale_sum);
+      action = s.action;
+      log_prob = s.log_prob;
+    }
+    const Tensor out = action.to(torch::kCPU).contiguous();
+    std::memcpy(actions.data(), out.data_ptr<float>(), sizeof(float) * n * a);
+    if (!log_probs.empty()) {
+      const Tensor lp = log_prob.to(torch::kCPU).contiguous();
+      std::memcpy(log_probs.data(), lp.data_ptr<float>(), sizeof(float) * n);
+    }
+    return absl::OkStatus();
+  });
+}
+
+std::vector<NamedArray> SacLearner::PolicyTensors() const {
+  torch::NoGradGuard no_grad;
+  const Net& p = impl_->policy;
+  const int64_t a = impl_->options.act_dim;
+  std::vector<NamedArray> out;
+  const size_t last = p.weight.size() - 1;
+  for (size_t i = 0; i < last; ++i) {
+    out.push_back(ToNamed(absl::StrCat("policy.fc", i, ".weight"), p.weight[i]));
+    out.push_back(ToNamed(absl::StrCat("policy.fc", i, ".bias"), p.bias[i]));
+  }
+  out.push_back(ToNamed("policy.mean.weight", p.weight[last].narrow(0, 0, a)));
+  out.push_back(ToNamed("policy.mean.bias", p.bias[last].narrow(0, 0, a)));
+  out.push_back(ToNamed("policy.log_std.weight", p.weight[last].narrow(0, a, a)));
+  out.push_back(ToNamed("policy.log_std.bias", p.bias[last].narrow(0, a, a)));
+  return out;
+}
+
+std::vector<NamedArray> SacLearner::AllTensors() const {
+  torch::NoGradGuard no_grad;
+  const int64_t a = impl_->options.act_dim;
+  std::vector<NamedArray> out;
+  // Expands one internal tensor into its torch.nn.Linear-style pieces.
+  auto add = [&](const std::string& prefix, const std::string& name, const Tensor& t) {
+    // name: "<net>.<layer>.<weight|bias>" or "log_alpha".
+    const size_t dot = name.find('.');
+    const std::string net = name.substr(0, dot);
+    const std::string rest = dot == std::string::npos ? "" : name.substr(dot + 1);
+    if (net == "q" || net == "q_target") {
+      const std::string suffix = net == "q" ? "" : "_target";
+      out.push_back(ToNamed(absl::StrCat(prefix, "q1", suffix, ".", rest), t[0]));
+      out.push_back(ToNamed(absl::StrCat(prefix, "q2", suffix, ".", rest), t[1]));
+    } else if (absl::StartsWith(rest, "head.")) {
+      const std::string kind = rest.substr(5);
+      out.push_back(ToNamed(absl::StrCat(prefix, net, ".mean.", kind), t.narrow(0, 0, a)));
+      out.push_back(ToNamed(absl::StrCat(prefix, net, ".log_std.", kind), t.narrow(0, a, a)));
+    } else {
+      out.push_back(ToNamed(absl::StrCat(prefix, name), t));
+    }
+  };
+  for (const auto& [name, t] : impl_->StateTensors()) {
+    if (absl::StartsWith(name, "adam.step.")) continue;
+    if (absl::StartsWith(name, "adam.")) {
+      const size_t second = name.find('.', 5);
+      add(name.substr(0, second + 1), name.substr(second + 1), t);
+    } else {
+      add("", name, t);
+    }
+  }
+  return out;
+}
+
+v1::PolicyMetadata SacLearner::BaseMetadata() const {
+  v1::PolicyMetadata m;
+  m.set_task(impl_->options.task);
+  m.set_obs_dim(static_cast<uint32_t>(impl_->options.obs_dim));
+  m.set_act_dim(static_cast<uint32_t>(impl_->options.act_dim));
+  EncodeVector(impl_->options.action_low, m.mutable_action_low());
+  EncodeVector(impl_->options.action_high, m.mutable_action_high());
+  for (const int64_t h : impl_->hidden) m.add_hidden_sizes(static_cast<uint32_t>(h));
+  m.set_activation("relu");
+  m.set_variant(impl_->config.variant());
+  m.set_updates(impl_->updates);
+  m.set_log_std_min(impl_->config.log_std_min());
+  m.set_log_std_max(impl_->config.log_std_max());
+  return m;
+}
+
+absl::Status SacLearner::WritePolicySnapshot(const std::string& path,
+                                             const v1::PolicyMetadata& metadata) {
+  const v1::PolicyMetadata base = BaseMetadata();
+  if (metadata.obs_dim() != base.obs_dim() || metadata.act_dim() != base.act_dim() ||
+      metadata.variant() != base.variant() || metadata.activation() != base.activation() ||
+      absl::StrJoin(metadata.hidden_sizes(), ",") != absl::StrJoin(base.hidden_sizes(), ",") ||
+      metadata.action_low().SerializeAsString() != base.action_low().SerializeAsString() ||
+      metadata.action_high().SerializeAsString() != base.action_high().SerializeAsString() ||
+      metadata.log_std_min() != base.log_std_min() ||
+      metadata.log_std_max() != base.log_std_max()) {
+    return absl::InvalidArgumentError(
+        "policy snapshot metadata does not describe this learner's policy (start from "
+        "BaseMetadata())");
+  }
+  return Guarded("WritePolicySnapshot", [&]() -> absl::Status {
+    SafetensorsFile file;
+    file.metadata = PolicyMetadataToStrings(metadata);
+    for (NamedArray& t : PolicyTensors()) {
+      file.tensors[t.name] = SafetensorsTensor{std::move(t.shape), std::move(t.values)};
+    }
+    return WriteFileAtomically(path, SerializeSafetensors(file));
+  });
+}
+
+absl::Status SacLearner::SaveCheckpoint(const std::string& path, absl::string_view extra) {
+  return Guarded("SaveCheckpoint", [&]() -> absl::Status {
+    CheckpointContents c;
+    const Impl& s = *impl_;
+    c.strings["format"] = kCheckpointFormat;
+    c.strings["sac_config"] = s.config.SerializeAsString();
+    c.strings["sac_config_text"] = ConfigToText(s.config);
+    c.strings["task"] = s.options.task;
+    c.strings["obs_dim"] = absl::StrCat(s.options.obs_dim);
+    c.strings["act_dim"] = absl::StrCat(s.options.act_dim);
+    c.strings["seed"] = absl::StrCat(s.options.seed);
+    c.strings["threads"] = absl::StrCat(s.options.threads);
+    c.strings["device"] = s.device.str();
+    c.strings["updates"] = absl::StrCat(s.updates);
+    c.strings["extra"] = std::string(extra);
+    c.arrays["action_low"] = ToArray(torch::tensor(s.options.action_low));
+    c.arrays["action_high"] = ToArray(torch::tensor(s.options.action_high));
+    for (const auto& [name, t] : s.StateTensors()) c.arrays[name] = ToArray(t);
+    c.arrays["rng.train"] = ToArray(s.train_gen.get_state());
+    c.arrays["rng.eval"] = ToArray(s.eval_gen.get_state());
+    return WriteCheckpointFile(path, c);
+  });
+}
+
+absl::Status SacLearner::LoadCheckpoint(const std::string& path, std::string* extra) {
+  ASSIGN_OR_RETURN(CheckpointContents c, ReadCheckpointFile(path));
+  if (c.strings["format"] != kCheckpointFormat) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a learner checkpoint of this format (format '",
+                     c.strings["format"], "', expected '", kCheckpointFormat, "')"));
+  }
+  Impl& s = *impl_;
+  v1::SacConfig saved;
+  if (!saved.ParseFromString(c.strings["sac_config"])) {
+    return absl::DataLossError(absl::StrCat(path, ": unreadable sac_config"));
+  }
+  const std::string here =
+      absl::StrCat("variant ", s.config.variant(), ", obs ", s.options.obs_dim, ", act ",
+                   s.options.act_dim, ", hidden [", absl::StrJoin(s.hidden, ","), "]");
+  const std::string there = absl::StrCat(
+      "variant ", saved.variant(), ", obs ", c.strings["obs_dim"], ", act ", c.strings["act_dim"],
+      ", hidden [", absl::StrJoin(saved.hidden_sizes(), ","), "]");
+  if (here != there) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": checkpoint is for ", there, "; this learner is ", here));
+  }
+  if (saved.SerializeAsString() != s.config.SerializeAsString()) {
+    SAC_LOG(WARNING) << path << ": the checkpoint's sac config differs from this learner's; "
+                     << "continuing with this learner's config: " << ConfigToText(s.config, true);
+  }
+  if (c.strings["threads"] != absl::StrCat(s.options.threads)) {
+    SAC_LOG(WARNING) << path << ": checkpoint written with " << c.strings["threads"]
+                     << " threads, this learner uses " << s.options.threads
+                     << ": training continues exactly but not bit for bit";
+  }
+  return Guarded("LoadCheckpoint", [&]() -> absl::Status {
+    // Stage every tensor first, so that an error leaves this learner unchanged.
+    std::vector<std::pair<Tensor, Tensor>> staged;  // (destination, value)
+    auto stage = [&](const std::string& name, const Tensor& dest) -> absl::Status {
+      auto it = c.arrays.find(name);
+      const std::vector<int64_t> shape(dest.sizes().begin(), dest.sizes().end());
+      if (it == c.arrays.end() || it->second.shape != shape) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, ": checkpoint lacks ", name, " of shape ", ShapeToString(shape)));
+      }
+      const torch::ScalarType type = it->second.dtype == ArrayDtype::kFloat32 ? torch::kFloat
+                                     : it->second.dtype == ArrayDtype::kUint8 ? torch::kByte
+                                                                              : torch::kLong;
+      if (type != dest.scalar_type()) {
+        return absl::FailedPreconditionError(absl::StrCat(path, ": ", name, " has another dtype"));
+      }
+      Tensor value = torch::empty(shape, torch::TensorOptions().dtype(type));
+      std::memcpy(value.data_ptr(), it->second.bytes.data(), it->second.bytes.size());
+      staged.emplace_back(dest, value);
+      return absl::OkStatus();
+    };
+    for (const auto& [name, t] : s.StateTensors()) RETURN_IF_ERROR(stage(name, t));
+    const Tensor train_state = s.train_gen.get_state();
+    const Tensor eval_state = s.eval_gen.get_state();
+    auto rng_train = c.arrays.find("rng.train");
+    auto rng_eval = c.arrays.find("rng.eval");
+    if (rng_train == c.arrays.end() || rng_eval == c.arrays.end() ||
+        rng_train->second.bytes.size() != static_cast<size_t>(train_state.nbytes()) ||
+        rng_eval->second.bytes.size() != static_cast<size_t>(eval_state.nbytes())) {
+      return absl::FailedPreconditionError(absl::StrCat(path, ": checkpoint lacks RNG states"));
+    }
+    uint64_t updates = 0;
+    if (!absl::SimpleAtoi(c.strings["updates"], &updates)) {
+      return absl::DataLossError(absl::StrCat(path, ": bad update counter"));
+    }
+    // Commit.
+    torch::NoGradGuard no_grad;
+    for (auto& [dest, value] : staged) dest.copy_(value);
+    Tensor train_new = torch::empty_like(train_state);
+    std::memcpy(train_new.data_ptr(), rng_train->second.bytes.data(), train_new.nbytes());
+    Tensor eval_new = torch::empty_like(eval_state);
+    std::memcpy(eval_new.data_ptr(), rng_eval->second.bytes.data(), eval_new.nbytes());
+    s.train_gen.set_state(train_new);
+    s.eval_gen.set_state(eval_new);
+    s.updates = updates;
+    if (extra != nullptr) *extra = c.strings["extra"];
+    return absl::OkStatus();
+  });
+}
+
+uint64_t SacLearner::updates() const { return impl_->updates; }
+const v1::SacConfig& SacLearner::config() const { return impl_->config; }
+const LearnerOptions& SacLearner::options() const { return impl_->options; }
+std::string SacLearner::device() const { return impl_->device.str(); }
+
+absl::StatusOr<SquashedSample> SampleSquashedGaussian(std::span<const float> mean,
+                                                      std::span<const float> log_std,
+                                                      std::span<const float> eps,
+                                                      std::span<const float> scale,
+                                                      std::span<const float> bias, int64_t n) {
+  if (n <= 0 || scale.empty() || scale.size() != bias.size() || mean.size() != n * scale.size() ||
+      log_std.size() != mean.size() || eps.size() != mean.size()) {
+    return absl::InvalidArgumentError("SampleSquashedGaussian: inconsistent sizes");
+  }
+  return Guarded("SampleSquashedGaussian", [&]() -> absl::StatusOr<SquashedSample> {
+    torch::NoGradGuard no_grad;
+    const int64_t a = static_cast<int64_t>(scale.size());
+    auto wrap = [](std::span<const float> v, std::vector<int64_t> shape) {
+      return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat);
+    };
+    double log_scale_sum = 0;
+    for (const float sc : scale) log_scale_sum += std::log(static_cast<double>(sc));
+    const Squashed s = SquashSample(wrap(mean, {n, a}), wrap(log_std, {n, a}), wrap(eps, {n, a}),
+                                    wrap(scale, {a}), wrap(bias, {a}), log_scale_sum);
+    SquashedSample out;
+    const Tensor act = s.action.contiguous();
+    const Tensor lp = s.log_prob.contiguous();
+    out.action.assign(act.data_ptr<float>(), act.data_ptr<float>() + act.numel());
+    out.log_prob.assign(lp.data_ptr<float>(), lp.data_ptr<float>() + lp.numel());
+    return out;
+  });
+}
+
+}  // namespace sac::learner

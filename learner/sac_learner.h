@@ -1,0 +1,161 @@
+// SacLearner: the Soft Actor-Critic update (Haarnoja et al. 2018) in LibTorch,
+// with exact checkpoints and portable policy snapshots. The learner process
+// (sac-learner) owns one, feeds it sampled batches and publishes its policy.
+//
+// Variants (SacConfig.variant; docs/learner.md has the equations):
+//  - "v1" (the paper): state value V with a Polyak target, twin soft Q,
+//    tanh-squashed Gaussian policy, fixed temperature, reward scale.
+//  - "v2": twin Q with Polyak target Qs, no V, temperature learned toward a
+//    target entropy (-|A| by default).
+//
+// This header includes no LibTorch (pimpl): any part may include it. Not
+// thread-safe: one thread calls a learner at a time. The CPU thread count is a
+// process-wide LibTorch setting that Create applies.
+#ifndef SAC_LEARNER_SAC_LEARNER_H_
+#define SAC_LEARNER_SAC_LEARNER_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "learner/host_batch.h"
+#include "sac/v1/config_common.pb.h"
+#include "sac/v1/policy.pb.h"
+
+namespace sac::learner {
+
+// A named float32 array, row-major; values.size() == product(shape).
+struct NamedArray {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+struct LearnerOptions {
+  std::string task;  // e.g. "HalfCheetah-v5" (reward scale 20 for Humanoid-*)
+  int64_t obs_dim = 0;
+  int64_t act_dim = 0;
+  std::vector<float> action_low;   // [act_dim], env units
+  std::vector<float> action_high;  // [act_dim], high > low
+  std::string device = "cpu";      // "cpu", "cuda" or "cuda:<index>"
+  int threads = 1;                 // LibTorch intra-op CPU threads (process-wide)
+  uint64_t seed = 0;               // initial weights and the policy noise
+};
+
+// Scalars of one update, computed from the parameters before the update.
+// Fields a variant does not have are NaN (v_loss, v_mean in v2; temperature_loss in v1).
+struct UpdateMetrics {
+  double q1_loss = 0;           // J_Q(theta_1)
+  double q2_loss = 0;           // J_Q(theta_2)
+  double v_loss = 0;            // J_V(psi) (v1)
+  double policy_loss = 0;       // J_pi(phi)
+  double temperature_loss = 0;  // J(alpha) (v2)
+  double temperature = 0;       // alpha used in this update
+  double entropy = 0;           // -mean log pi(a|s) of the fresh actions at s
+  double mean_log_prob = 0;     // mean log pi(a|s)
+  double q1_mean = 0;           // mean Q1(s, a) on the batch's actions
+  double q2_mean = 0;
+  double v_mean = 0;         // mean V(s) (v1)
+  double q_target_mean = 0;  // mean Bellman target Q-hat
+  double log_std_mean = 0;   // mean clamped log-std of the policy at s
+  uint64_t updates = 0;      // counter after this update
+};
+
+enum class PolicyMode { kDeterministic, kStochastic };
+
+class SacLearner {
+ public:
+  // Builds the networks (initialized like torch.nn.Linear: U(-1/sqrt(in),
+  // 1/sqrt(in)) for weights and biases, from `options.seed`). Errors:
+  // INVALID_ARGUMENT for bad sizes, bounds or config; FAILED_PRECONDITION when
+  // the device is CUDA and no such device is present.
+  static absl::StatusOr<std::unique_ptr<SacLearner>> Create(const v1::SacConfig& config,
+                                                            const LearnerOptions& options);
+  ~SacLearner();
+  SacLearner(const SacLearner&) = delete;
+  SacLearner& operator=(const SacLearner&) = delete;
+
+  // One gradient step of every network, temperature (v2) and Polyak target on
+  // `batch`, with policy noise from the learner's generator.
+  absl::StatusOr<UpdateMetrics> Update(const HostBatch& batch);
+  // The same with the standard-normal policy noise given: NoiseDraws() blocks of
+  // [batch_size, act_dim] (v1: the actions at s; v2: the actions at s', then at
+  // s). For parity tests against other implementations.
+  absl::StatusOr<UpdateMetrics> UpdateWithNoise(const HostBatch& batch,
+                                                std::span<const float> noise);
+  int NoiseDraws() const;
+
+  // Actions for `n` observations (row-major [n, obs_dim]) into `actions`
+  // ([n, act_dim], env units). kDeterministic: tanh(mean) scaled to the bounds.
+  // kStochastic: the reparameterized sample with `noise` ([n, act_dim]) or, when
+  // `noise` is empty, noise from the learner's evaluation generator (separate
+  // from the training noise). `log_probs` ([n], may be empty) receives
+  // log pi(a|s) of the returned actions (stochastic mode only).
+  absl::Status PolicyForward(std::span<const float> obs, int64_t n, PolicyMode mode,
+                             std::span<const float> noise, std::span<float> actions,
+                             std::span<float> log_probs = {});
+
+  // The policy network as float32 arrays, names and shapes as docs/learner.md
+  // fixes them: policy.fc{i}.weight [out, in], policy.fc{i}.bias [out],
+  // policy.mean.weight/bias, policy.log_std.weight/bias.
+  std::vector<NamedArray> PolicyTensors() const;
+  // Every network, target network, temperature and optimizer moment, one array
+  // per torch.nn.Linear-style tensor (q1.fc0.weight, v_target.fc1.bias,
+  // adam.exp_avg.q1.fc0.weight, ...). For tests and inspection.
+  std::vector<NamedArray> AllTensors() const;
+
+  // PolicyMetadata with this learner's sizes, bounds, network shape, variant,
+  // log-std range and update count; the caller adds version, env steps, time.
+  v1::PolicyMetadata BaseMetadata() const;
+  // Writes the policy as a safetensors file (atomically: temporary name, fsync,
+  // rename) with `metadata` in its header, encoded by common/policy_metadata;
+  // sizes, bounds, shape and variant are checked against the learner.
+  absl::Status WritePolicySnapshot(const std::string& path, const v1::PolicyMetadata& metadata);
+
+  // Everything needed to continue training bit for bit (networks, targets,
+  // optimizer moments and steps, temperature, counters, both RNG states, the
+  // config and options) plus the caller's opaque `extra` bytes; written to a
+  // temporary name, fsynced, renamed, with a checksum.
+  absl::Status SaveCheckpoint(const std::string& path, absl::string_view extra = "");
+  // Restores a checkpoint written by SaveCheckpoint. A torn or corrupt file is
+  // DATA_LOSS, a foreign file INVALID_ARGUMENT, one of another variant or other
+  // sizes FAILED_PRECONDITION; on error this learner is unchanged. `extra`
+  // (may be null) receives the caller's bytes.
+  absl::Status LoadCheckpoint(const std::string& path, std::string* extra = nullptr);
+
+  uint64_t updates() const;
+  // The effective config: defaults resolved (hidden sizes, reward scale, target
+  // entropy).
+  const v1::SacConfig& config() const;
+  const LearnerOptions& options() const;
+  // The device in LibTorch's spelling ("cpu", "cuda:0").
+  std::string device() const;
+
+  struct Impl;
+
+ private:
+  explicit SacLearner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The squashed Gaussian of the policy, exposed for tests: for row-major [n,
+// act_dim] mean, log_std (already clamped) and noise eps, action = tanh(mean +
+// exp(log_std) * eps) * scale + bias and its log-density (the Gaussian's minus
+// sum log(scale * (1 - tanh(u)^2)), computed stably as
+// 2 * (log 2 - u - softplus(-2u))). Same code as the learner's, in float32 on CPU.
+struct SquashedSample {
+  std::vector<float> action;    // [n, act_dim]
+  std::vector<float> log_prob;  // [n]
+};
+absl::StatusOr<SquashedSample> SampleSquashedGaussian(std::span<const float> mean,
+                                                      std::span<const float> log_std,
+                                                      std::span<const float> eps,
+                                                      std::span<const float> scale,
+                                                      std::span<const float> bias, int64_t n);
+
+}  // namespace sac::learner
+
+#endif  // SAC_LEARNER_SAC_LEARNER_H_
