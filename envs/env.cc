@@ -1,7 +1,5 @@
 #include "envs/env.h"
 
-#include <vector>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
@@ -34,12 +32,9 @@ void MujocoEnv::Reset(double* obs) {
   const mjModel* m = model();
   mjData* d = data_.get();
   mj_resetData(m, d);
-  // Drawn into scratch first, then copied in: Gymnasium builds qpos/qvel arrays
-  // and then set_state copies them.
-  std::vector<double> qpos(m->nq), qvel(m->nv);
-  task_->task->SampleResetState(m, rng_, qpos.data(), qvel.data());
-  std::copy(qpos.begin(), qpos.end(), d->qpos);
-  std::copy(qvel.begin(), qvel.end(), d->qvel);
+  // qpos = qpos0 + noise, qvel = noise, written in place (they read m->qpos0,
+  // not d), then set_state's mj_forward.
+  task_->task->SampleResetState(m, rng_, d->qpos, d->qvel);
   mj_forward(m, d);
   task_->task->Observe(m, d, obs);
   elapsed_steps_ = 0;

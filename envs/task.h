@@ -53,8 +53,8 @@ class Task {
   const TaskSpec& spec() const { return spec_; }
 
   // Writes the reset state (Gymnasium's reset_model before set_state):
-  // qpos[nq] = qpos0 + noise, qvel[nv] = noise, drawing from `rng` in Gymnasium's
-  // order (qpos first). `data` has just been through mj_resetData.
+  // qpos[nq] = qpos0 + noise, qvel[nv] = noise (init_qvel is zero), drawing from
+  // `rng` in Gymnasium's order (qpos first). Reads only the model.
   virtual void SampleResetState(const mjModel* m, EnvRandom& rng, double* qpos,
                                 double* qvel) const = 0;
 

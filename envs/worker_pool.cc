@@ -12,6 +12,7 @@ WorkerPool::~WorkerPool() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+    work_cv_.SignalAll();
   }
   for (std::thread& t : workers_) t.join();
 }
@@ -26,11 +27,11 @@ void WorkerPool::Run(const std::function<void(int)>& fn) {
     fn_ = &fn;
     pending_ = static_cast<int>(workers_.size());
     ++generation_;
+    work_cv_.SignalAll();
   }
   fn(0);
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](int* pending) { return *pending == 0; }, &pending_));
+  while (pending_ > 0) done_cv_.Wait(&mu_);
   fn_ = nullptr;
 }
 
@@ -40,22 +41,14 @@ void WorkerPool::WorkerLoop(int part) {
     const std::function<void(int)>* fn;
     {
       absl::MutexLock lock(&mu_);
-      struct Args {
-        WorkerPool* pool;
-        uint64_t seen;
-      } args{this, seen};
-      mu_.Await(absl::Condition(
-          +[](Args* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return a->pool->stop_ || a->pool->generation_ != a->seen;
-          },
-          &args));
+      while (!stop_ && generation_ == seen) work_cv_.Wait(&mu_);
       if (stop_) return;
       seen = generation_;
       fn = fn_;
     }
-    (*fn)(part);
+    (*fn)(part);  // fn_ stays valid until every worker has decremented pending_
     absl::MutexLock lock(&mu_);
-    --pending_;
+    if (--pending_ == 0) done_cv_.Signal();
   }
 }
 

@@ -33,6 +33,8 @@ class WorkerPool {
   void WorkerLoop(int part) ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::Mutex mu_;
+  absl::CondVar work_cv_;  // signalled when a Run starts or the pool stops
+  absl::CondVar done_cv_;  // signalled when the last worker of a Run finishes
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by each Run
   int pending_ ABSL_GUARDED_BY(mu_) = 0;          // workers still running this generation
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
