@@ -48,6 +48,9 @@ TEST(EnvBatchTest, Sizes) {
   auto r = MakeBatch("Reacher-v5", 1, 0);
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->max_episode_steps(), 50);
+  auto capped = MakeBatch("Swimmer-v5", 2, 0, /*threads=*/8);
+  ASSERT_NE(capped, nullptr);
+  EXPECT_EQ(capped->num_threads(), 2);
 }
 
 TEST(EnvBatchTest, CreateErrors) {
@@ -186,7 +189,6 @@ TEST(EnvBatchTest, TruncatesAtTheTimeLimit) {
   ASSERT_TRUE(b->Reset().ok());
   std::mt19937 gen(3);
   for (int t = 1; t <= 12; ++t) {
-    std::vector<float> before_next;
     ASSERT_TRUE(b->Step(RandomActions(*b, gen)).ok());
     for (int i = 0; i < 2; ++i) {
       EXPECT_FALSE(b->terminated()[i]);
