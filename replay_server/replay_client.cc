@@ -359,6 +359,28 @@ class ReplaySamplerImpl final : public ReplaySampler {
                                             const std::vector<int>& counts,
                                             const std::vector<uint64_t>& sizes, uint64_t total) {
     MergedSample out;
+    int nonempty = 0, only = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (counts[i] > 0) {
+        ++nonempty;
+        only = static_cast<int>(i);
+      }
+    }
+    if (nonempty == 1) {
+      // One part: take it as it is (no copy), rescaling its probabilities.
+      out.response = std::move(parts[only]);
+      const double share = static_cast<double>(sizes[only]) / static_cast<double>(total);
+      std::string* p = out.response.mutable_probability()->mutable_data();
+      for (size_t j = 0; j + 4 <= p->size(); j += 4) {
+        float f;
+        std::memcpy(&f, p->data() + j, 4);
+        f = static_cast<float>(f * share);
+        std::memcpy(p->data() + j, &f, 4);
+      }
+      out.response.set_table_size(total);
+      out.shard.assign(static_cast<size_t>(counts[only]), static_cast<uint32_t>(only));
+      return out;
+    }
     v1::TransitionBatch* batch = out.response.mutable_batch();
     int64_t rows = 0, od = 0, ad = 0;
     std::string prob;

@@ -147,6 +147,11 @@ absl::StatusOr<std::unique_ptr<ReplayShard>> ReplayShard::Create(const ShardOpti
     const v1::RateLimiterStatus l = s->limiter_->Status();
     m->blocked_inserters->Set(l.blocked_inserters());
     m->blocked_samplers->Set(l.blocked_samplers());
+    absl::MutexLock lock(&s->insert_mu_);
+    if (s->wal_ != nullptr) {
+      m->wal_commits->Set(static_cast<double>(s->wal_->commits()));
+      m->wal_bytes->Set(static_cast<double>(s->wal_->bytes_written()));
+    }
   });
   return shard;
 }

@@ -175,6 +175,7 @@ std::unique_ptr<Server> StartServer(bool raw, bool durable, int index, const std
 
 struct Figures {
   double insert = 0, sample = 0, both_insert = 0, both_sample = 0, p50_us = 0, p99_us = 0;
+  double server_sample_us = 0;  // mean time in the shard per sample call (ours only)
 };
 
 // Rows/s acked by `writers_per_shard` writers per shard for `seconds`.
@@ -259,11 +260,51 @@ Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, cons
   f.p50_us = us[us.size() / 2];
   f.p99_us = us[us.size() * 99 / 100];
   for (auto& s : servers) {
+    if (!s->shard) continue;
+    const Histogram* h = s->shard->metrics()->sample_latency;
+    f.server_sample_us += 1e6 * h->Sum() / std::max<uint64_t>(1, h->Count()) / servers.size();
+  }
+  for (auto& s : servers) {
     if (s->shard) s->shard->StopAdmitting();
     s->endpoints.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     if (s->shard) (void)s->shard->Close();
   }
   return f;
+}
+
+// The shard alone, no gRPC: validated inserts of 256 rows and samples of 256
+// on one thread (what the table and limiter cost per row).
+void MeasureDirect(absl::Duration seconds) {
+  ShardOptions o;
+  o.table.spec = {kObs, kAct};
+  o.table.capacity = 1000000;
+  o.limiter = {1, 0, 0};
+  auto shard = std::move(*ReplayShard::Create(o, nullptr));
+  const auto batch = testing::MakeBatch(0, kBatch, kObs, kAct);
+  uint64_t rows = 0;
+  absl::Time start = absl::Now();
+  while (absl::Now() - start < seconds) {
+    for (int i = 0; i < 64; ++i) {
+      auto v = ValidateBatch(batch, shard->table()->spec(), 1 << 20);
+      (void)shard->limiter()->Insert(kBatch, absl::InfiniteFuture());
+      shard->Insert(v->rows, [](absl::Status, uint64_t, int64_t) {});
+      rows += kBatch;
+    }
+  }
+  const double insert = rows / absl::ToDoubleSeconds(absl::Now() - start);
+  rows = 0;
+  start = absl::Now();
+  v1::SampleResponse out;
+  while (absl::Now() - start < seconds) {
+    for (int i = 0; i < 64; ++i) {
+      (void)shard->limiter()->Sample(kBatch, absl::InfiniteFuture());
+      (void)shard->Sample(kBatch, &out);
+      rows += kBatch;
+    }
+  }
+  const double sample = rows / absl::ToDoubleSeconds(absl::Now() - start);
+  std::printf("shard alone (no gRPC, 1 thread): insert %.0f rows/s, sample %.0f rows/s\n", insert,
+              sample);
 }
 
 }  // namespace
@@ -291,6 +332,7 @@ int main(int argc, char** argv) {
               static_cast<long>(kObs), static_cast<long>(kAct),
               static_cast<long>(TableSpec{kObs, kAct}.row_bytes()), static_cast<long>(kBatch),
               seconds, durable ? "on (fsync=batch)" : "off");
+  MeasureDirect(absl::Seconds(seconds));
   std::printf("%-7s %-11s %14s %14s %22s %11s %11s\n", "shards", "service", "insert rows/s",
               "sample rows/s", "insert+sample rows/s", "p50 us", "p99 us");
   for (int shards : {1, 2, 4}) {
@@ -302,6 +344,7 @@ int main(int argc, char** argv) {
                   f.both_sample, f.p50_us, f.p99_us);
     };
     line("sac-replay", ours);
+    std::printf("        (mean time inside the shard per sample call: %.0f us)\n", ours.server_sample_us);
     line("raw gRPC", raw);
     std::printf("%-7d %-11s %13.2fx %13.2fx %21.2fx\n", shards, "ratio", ours.insert / raw.insert,
                 ours.sample / raw.sample,
