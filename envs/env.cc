@@ -15,8 +15,8 @@ absl::StatusOr<std::shared_ptr<const LoadedTask>> LoadTask(absl::string_view tas
   return std::shared_ptr<const LoadedTask>(std::move(loaded));
 }
 
-absl::StatusOr<std::unique_ptr<MujocoEnv>> MujocoEnv::Create(
-    std::shared_ptr<const LoadedTask> task, uint64_t seed, int max_episode_steps) {
+absl::StatusOr<std::unique_ptr<MujocoEnv>> MujocoEnv::Create(std::shared_ptr<const LoadedTask> task,
+                                                             uint64_t seed, int max_episode_steps) {
   if (task == nullptr) return absl::InvalidArgumentError("MujocoEnv: no task");
   if (max_episode_steps < 0) {
     return absl::InvalidArgumentError(
@@ -41,7 +41,7 @@ void MujocoEnv::Reset(double* obs) {
 }
 
 absl::Status MujocoEnv::ResetToState(absl::Span<const double> qpos, absl::Span<const double> qvel,
-                                 double* obs) {
+                                     double* obs) {
   const mjModel* m = model();
   if (static_cast<int>(qpos.size()) != m->nq || static_cast<int>(qvel.size()) != m->nv) {
     return absl::InvalidArgumentError(absl::StrCat("ResetToState: want qpos[", m->nq, "] qvel[",

@@ -37,8 +37,9 @@ struct EnvStepResult {
 class MujocoEnv {
  public:
   // `max_episode_steps` 0: the task's own limit.
-  static absl::StatusOr<std::unique_ptr<MujocoEnv>> Create(
-      std::shared_ptr<const LoadedTask> task, uint64_t seed, int max_episode_steps = 0);
+  static absl::StatusOr<std::unique_ptr<MujocoEnv>> Create(std::shared_ptr<const LoadedTask> task,
+                                                           uint64_t seed,
+                                                           int max_episode_steps = 0);
 
   const TaskSpec& spec() const { return task_->spec(); }
   const mjModel* model() const { return task_->model.get(); }
@@ -59,7 +60,7 @@ class MujocoEnv {
   // qvel): copy and mj_forward; writes obs[obs_dim]; restarts the time limit. The
   // parity tests put Gymnasium's post-reset state into ours with it.
   absl::Status ResetToState(absl::Span<const double> qpos, absl::Span<const double> qvel,
-                        double* obs);
+                            double* obs);
 
   // One step with action[act_dim] (unvalidated here: EnvBatch and the C API check
   // sizes and finiteness). Writes obs[obs_dim] and terms[num_reward_terms()].
@@ -68,7 +69,9 @@ class MujocoEnv {
  private:
   MujocoEnv(std::shared_ptr<const LoadedTask> task, MjDataPtr data, uint64_t seed,
             int max_episode_steps)
-      : task_(std::move(task)), data_(std::move(data)), rng_(seed),
+      : task_(std::move(task)),
+        data_(std::move(data)),
+        rng_(seed),
         max_episode_steps_(max_episode_steps) {}
 
   std::shared_ptr<const LoadedTask> task_;

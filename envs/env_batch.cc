@@ -14,11 +14,10 @@
 
 namespace sac::envs {
 
-absl::StatusOr<std::unique_ptr<EnvBatch>> EnvBatch::Create(absl::string_view task,
-                                                           int num_envs, uint64_t seed,
+absl::StatusOr<std::unique_ptr<EnvBatch>> EnvBatch::Create(absl::string_view task, int num_envs,
+                                                           uint64_t seed,
                                                            absl::string_view models_dir,
-                                                           int threads,
-                                                           int max_episode_steps) {
+                                                           int threads, int max_episode_steps) {
   if (num_envs < 1) {
     return absl::InvalidArgumentError(absl::StrCat("num_envs must be >= 1, got ", num_envs));
   }
@@ -137,15 +136,15 @@ absl::Status EnvBatch::Step(absl::Span<const float> actions) {
   }
   const size_t want = static_cast<size_t>(num_envs_) * act_dim_;
   if (actions.size() != want) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        task_, ": actions must be [num_envs=", num_envs_, ", act_dim=", act_dim_, "] = ", want,
-        " floats, got ", actions.size()));
+    return absl::InvalidArgumentError(absl::StrCat(task_, ": actions must be [num_envs=", num_envs_,
+                                                   ", act_dim=", act_dim_, "] = ", want,
+                                                   " floats, got ", actions.size()));
   }
   for (size_t j = 0; j < want; ++j) {
     if (!std::isfinite(actions[j])) {
       return absl::InvalidArgumentError(absl::StrCat(task_, ": action of env ", j / act_dim_,
-                                                     " at index ", j % act_dim_, " is ",
-                                                     actions[j], " (must be finite)"));
+                                                     " at index ", j % act_dim_, " is ", actions[j],
+                                                     " (must be finite)"));
     }
   }
   std::copy(obs_.begin(), obs_.end(), prev_obs_.begin());

@@ -18,8 +18,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<EnvBatch> MakeBatch(const std::string& task, int n, uint64_t seed,
-                                    int threads = 1, int max_steps = 0) {
+std::unique_ptr<EnvBatch> MakeBatch(const std::string& task, int n, uint64_t seed, int threads = 1,
+                                    int max_steps = 0) {
   auto batch = EnvBatch::Create(task, n, seed, "", threads, max_steps);
   EXPECT_TRUE(batch.ok()) << batch.status();
   return batch.ok() ? *std::move(batch) : nullptr;

@@ -83,11 +83,11 @@ void sac_env_seed(SacEnv* env, uint64_t seed) { env->env->Seed(seed); }
 
 void sac_env_reset(SacEnv* env, double* obs) { env->env->Reset(obs); }
 
-int sac_env_set_state(SacEnv* env, const double* qpos, const double* qvel, double* obs,
-                      char* err, int err_len) {
+int sac_env_set_state(SacEnv* env, const double* qpos, const double* qvel, double* obs, char* err,
+                      int err_len) {
   const mjModel* m = env->env->model();
   absl::Status status = env->env->ResetToState(absl::MakeConstSpan(qpos, m->nq),
-                                           absl::MakeConstSpan(qvel, m->nv), obs);
+                                               absl::MakeConstSpan(qvel, m->nv), obs);
   if (!status.ok()) {
     SetError(err, err_len, status.ToString());
     return -1;

@@ -40,8 +40,8 @@ void sac_env_seed(SacEnv* env, uint64_t seed);
 void sac_env_reset(SacEnv* env, double* obs);
 /* Reset to a given state: mj_resetData, then set_state(qpos[nq], qvel[nv]) with
  * mj_forward (what Gymnasium's reset does after drawing its noise); obs[obs_dim]. */
-int sac_env_set_state(SacEnv* env, const double* qpos, const double* qvel, double* obs,
-                      char* err, int err_len);
+int sac_env_set_state(SacEnv* env, const double* qpos, const double* qvel, double* obs, char* err,
+                      int err_len);
 /* Copies qpos[nq] and qvel[nv] out. */
 void sac_env_get_state(const SacEnv* env, double* qpos, double* qvel);
 /* One step. action[act_dim] must be finite. Writes obs[obs_dim], *reward,
@@ -50,7 +50,7 @@ int sac_env_step(SacEnv* env, const float* action, double* obs, double* reward, 
                  int* terminated, int* truncated, char* err, int err_len);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
-#endif  /* SAC_ENVS_ENVS_C_API_H_ */
+#endif /* SAC_ENVS_ENVS_C_API_H_ */

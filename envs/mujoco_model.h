@@ -3,10 +3,10 @@
 #ifndef SAC_ENVS_MUJOCO_MODEL_H_
 #define SAC_ENVS_MUJOCO_MODEL_H_
 
+#include <mujoco/mujoco.h>
+
 #include <memory>
 #include <string>
-
-#include <mujoco/mujoco.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

@@ -31,16 +31,20 @@ T PairwiseSum(int n, const Get& get, int offset) {
 }  // namespace
 
 double NumpySum(const double* x, int n) {
-  return PairwiseSum<double>(n, [x](int i) { return x[i]; }, 0);
+  return PairwiseSum<double>(
+      n, [x](int i) { return x[i]; }, 0);
 }
 float NumpySum(const float* x, int n) {
-  return PairwiseSum<float>(n, [x](int i) { return x[i]; }, 0);
+  return PairwiseSum<float>(
+      n, [x](int i) { return x[i]; }, 0);
 }
 float SumSquaresF32(const float* x, int n) {
-  return PairwiseSum<float>(n, [x](int i) { return x[i] * x[i]; }, 0);
+  return PairwiseSum<float>(
+      n, [x](int i) { return x[i] * x[i]; }, 0);
 }
 double SumSquares(const double* x, int n) {
-  return PairwiseSum<double>(n, [x](int i) { return x[i] * x[i]; }, 0);
+  return PairwiseSum<double>(
+      n, [x](int i) { return x[i] * x[i]; }, 0);
 }
 
 void Task::SimulateFrames(const mjModel* m, mjData* d, const float* action) const {

@@ -10,12 +10,12 @@
 #ifndef SAC_ENVS_TASK_H_
 #define SAC_ENVS_TASK_H_
 
+#include <mujoco/mujoco.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <mujoco/mujoco.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

@@ -3,15 +3,14 @@
 // 0.5 * high, 2 steps at 2 * high) through our tasks: set the reset state, step
 // with the recorded actions, compare observation, reward, every reward term,
 // terminated, truncated, data.ctrl, qpos and qvel.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
 #include <sstream>
 #include <vector>
-
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 
 #include "envs/env.h"
 #include "envs/models_dir.h"
@@ -46,7 +45,8 @@ const Value& Field(const Struct& s, const std::string& key) {
 double MaxAbsDiff(const std::vector<double>& a, const double* b, int n) {
   EXPECT_EQ(static_cast<int>(a.size()), n);
   double m = 0;
-  for (int i = 0; i < n && i < static_cast<int>(a.size()); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  for (int i = 0; i < n && i < static_cast<int>(a.size()); ++i)
+    m = std::max(m, std::fabs(a[i] - b[i]));
   return m;
 }
 
@@ -73,8 +73,10 @@ TEST_P(GymChecks, MatchGymnasium) {
 
   const Struct& reset = Field(check, "reset").struct_value();
   std::vector<double> obs(spec.obs_dim), terms(spec.reward_terms.size());
-  ASSERT_TRUE((*env)->ResetToState(Doubles(Field(reset, "qpos")), Doubles(Field(reset, "qvel")),
-                               obs.data()).ok());
+  ASSERT_TRUE(
+      (*env)
+          ->ResetToState(Doubles(Field(reset, "qpos")), Doubles(Field(reset, "qvel")), obs.data())
+          .ok());
   double worst = MaxAbsDiff(Doubles(Field(reset, "obs")), obs.data(), spec.obs_dim);
   EXPECT_LE(worst, kTolerance) << "reset obs";
 

@@ -129,8 +129,8 @@ TEST_P(EveryTask, OutOfBoundsActionsAreClampedByMujocoAndChargedAsGiven) {
   // data.ctrl keeps the value as given.
   EXPECT_EQ((*a)->data()->ctrl[0], static_cast<double>(twice[0]));
   // Tasks with a control cost charge the unclipped action: a lower reward.
-  const bool has_ctrl_cost = spec.name != "InvertedPendulum-v5" &&
-                             spec.name != "InvertedDoublePendulum-v5";
+  const bool has_ctrl_cost =
+      spec.name != "InvertedPendulum-v5" && spec.name != "InvertedDoublePendulum-v5";
   if (has_ctrl_cost) {
     EXPECT_LT(ra.reward, rb.reward);
   } else {

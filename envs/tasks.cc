@@ -219,8 +219,7 @@ class Humanoid final : public Task {
     const double healthy_reward = healthy ? 5.0 : 0.0;
     // Humanoid's control cost reads data.ctrl (float64, unclipped).
     const double ctrl_cost = 0.1 * SumSquares(d->ctrl, m->nu);
-    const double contact_cost =
-        std::min(5e-7 * SumSquares(d->cfrc_ext, 6 * m->nbody), 10.0);
+    const double contact_cost = std::min(5e-7 * SumSquares(d->cfrc_ext, 6 * m->nbody), 10.0);
     terms[0] = healthy_reward;
     terms[1] = forward;
     terms[2] = -ctrl_cost;
@@ -460,8 +459,8 @@ absl::StatusOr<const TaskEntry*> FindTask(absl::string_view name) {
   for (const TaskEntry& entry : Registry()) {
     if (entry.spec.name == name) return &entry;
   }
-  return absl::NotFoundError(absl::StrCat("unknown task '", name,
-                                          "'; known tasks: ", absl::StrJoin(KnownTaskNames(), ", ")));
+  return absl::NotFoundError(absl::StrCat(
+      "unknown task '", name, "'; known tasks: ", absl::StrJoin(KnownTaskNames(), ", ")));
 }
 
 std::vector<std::string> KnownTaskNames() {

@@ -10,12 +10,13 @@
 //        --rounds=R alternations, best kept (8) --num_envs=N of the batch (8)
 //        --threads=T of the batch (1: per core) --models_dir=DIR
 //        --python=PATH (the venv's) --envpool_python=PATH (empty: skip)
+#include <unistd.h>
+
 #include <algorithm>
-#include <ctime>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
-#include <unistd.h>
+#include <ctime>
 #include <map>
 #include <random>
 #include <string>
@@ -173,7 +174,8 @@ std::map<std::string, std::string> Reference(const std::string& python, const st
   if (pipe == nullptr) return out;
   char line[1024];
   while (fgets(line, sizeof(line), pipe) != nullptr) {
-    std::vector<std::string> parts = absl::StrSplit(absl::string_view(line), absl::MaxSplits(' ', 2));
+    std::vector<std::string> parts =
+        absl::StrSplit(absl::string_view(line), absl::MaxSplits(' ', 2));
     if (parts.size() == 3 && parts[0] == impl) {
       std::string v = parts[2];
       while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
@@ -223,11 +225,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", dir.status().ToString().c_str());
     return 1;
   }
-  std::printf("env_throughput: MuJoCo %s, EnvBatch of %d envs on %d thread(s), best of %d x %.2f s CPU\n",
-              sac::envs::MujocoVersion().c_str(), flags.num_envs, flags.threads, flags.rounds,
-              flags.seconds);
-  std::printf("%-26s %12s %12s %12s %7s %7s\n", "task", "raw mj_step", "raw same-ep",
-              "EnvBatch", "/raw", "/same");
+  std::printf(
+      "env_throughput: MuJoCo %s, EnvBatch of %d envs on %d thread(s), best of %d x %.2f s CPU\n",
+      sac::envs::MujocoVersion().c_str(), flags.num_envs, flags.threads, flags.rounds,
+      flags.seconds);
+  std::printf("%-26s %12s %12s %12s %7s %7s\n", "task", "raw mj_step", "raw same-ep", "EnvBatch",
+              "/raw", "/same");
   for (const std::string& name : flags.tasks) {
     auto loaded = sac::envs::LoadTask(name, *dir);
     auto batch = sac::envs::EnvBatch::Create(name, flags.num_envs, 0, *dir, flags.threads);
@@ -256,8 +259,7 @@ int main(int argc, char** argv) {
   std::printf("%-26s %14s %22s\n", "task", "Gymnasium (1)", "EnvPool (8 envs, 1 thr)");
   for (const std::string& name : flags.tasks) {
     const std::string g = gym.count(name) ? gym[name] : "n/a";
-    const std::string p = have_envpool ? (pool.count(name) ? pool[name] : "n/a")
-                                       : "not installed";
+    const std::string p = have_envpool ? (pool.count(name) ? pool[name] : "n/a") : "not installed";
     std::printf("%-26s %14s %22s\n", name.c_str(), g.c_str(), p.c_str());
   }
   if (!have_envpool) {

@@ -19,9 +19,15 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-const char* kModelFiles[] = {"half_cheetah.xml", "hopper.xml", "walker2d_v5.xml",
-                             "ant.xml", "humanoid.xml", "inverted_pendulum.xml",
-                             "inverted_double_pendulum.xml", "swimmer.xml", "reacher.xml"};
+const char* kModelFiles[] = {"half_cheetah.xml",
+                             "hopper.xml",
+                             "walker2d_v5.xml",
+                             "ant.xml",
+                             "humanoid.xml",
+                             "inverted_pendulum.xml",
+                             "inverted_double_pendulum.xml",
+                             "swimmer.xml",
+                             "reacher.xml"};
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
