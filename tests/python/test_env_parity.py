@@ -48,6 +48,11 @@ def _binary_dir():
 def _lib():
     path = os.path.join(_binary_dir(), "lib", "libsac_envs_c.so")
     assert os.path.exists(path), f"{path} missing: build the target sac_envs_c"
+    with open(path, "rb") as f:
+        image = f.read()
+    if b"libasan.so" in image or b"libtsan.so" in image:
+        # An ASan/TSan library aborts an uninstrumented Python that loads it.
+        pytest.skip("sanitizer build: libsac_envs_c.so cannot be loaded into the venv's Python")
     lib = ctypes.CDLL(path)
     lib.sac_envs_known_tasks.restype = ctypes.c_char_p
     lib.sac_envs_mujoco_version.restype = ctypes.c_char_p
