@@ -14,6 +14,7 @@
 #include "common/tensor_codec.h"
 #include "replay_server/test_batches.h"
 #include "sac/v1/replay.grpc.pb.h"
+#include "tests/replay/binary_dir.h"
 #include "tests/testing/process.h"
 
 namespace sac::replay {
@@ -27,6 +28,7 @@ constexpr int64_t kObs = 11, kAct = 3;  // Hopper-v5
 class BadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    EnsureBinaryDir();
     dir_ = sac::testing::MakeTempDir("replay_bad");
     auto p = ChildProcess::Start(
         {sac::testing::BinaryPath("sac-replay"), "--task=Hopper-v5", "--capacity=1000",
@@ -198,6 +200,7 @@ TEST_F(BadInputTest, BadSampleAndPriorityRequests) {
 
 // Bad configs are refused at start with exit code 2 and one line naming the field.
 TEST(ReplayConfigTest, BadConfigsExitWithCode2) {
+  EnsureBinaryDir();
   const std::string dir = sac::testing::MakeTempDir("replay_cfg");
   auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), sac::testing::BinaryPath("sac-replay"));

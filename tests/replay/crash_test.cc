@@ -19,6 +19,7 @@
 #include "replay_server/shard.h"
 #include "replay_server/test_batches.h"
 #include "sac/v1/replay.grpc.pb.h"
+#include "tests/replay/binary_dir.h"
 #include "tests/testing/process.h"
 
 namespace sac::replay {
@@ -46,6 +47,7 @@ std::unique_ptr<ChildProcess> StartShard(const std::string& dir, const std::stri
 }
 
 TEST(ReplayCrashTest, EveryAckedTransitionSurvivesSigkill) {
+  EnsureBinaryDir();
   const std::string dir = sac::testing::MakeTempDir("replay_crash");
   const std::string data = dir + "/data";
   const std::string log = dir + "/shard.log";
