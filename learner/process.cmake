@@ -10,3 +10,6 @@ sac_warnings(sac_learner_process)
 add_executable(sac-learner ${CMAKE_SOURCE_DIR}/learner/learner_main.cc)
 target_link_libraries(sac-learner PRIVATE sac_learner_process)
 sac_warnings(sac-learner)
+sac_test(learner_policy_consistency_test
+  SOURCES ${CMAKE_SOURCE_DIR}/learner/policy_consistency_test.cc
+  LIBS sac_learner_core sac_actor_policy sac_testing)

@@ -118,6 +118,8 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
         absl::StrCat("--capacity=", per(command.replay_capacity(), S)),
         absl::StrCat("--rate_limiter.min_size_to_sample=", per(command.min_replay_size(), S)),
         absl::StrCat("--rate_limiter.samples_per_insert=", command.samples_per_insert()),
+        absl::StrCat("--rate_limiter.error_buffer=",
+                     command.samples_per_insert() * static_cast<double>(command.limiter_tolerance_rows())),
         absl::StrCat("--durability.enabled=", command.durability() ? "true" : "false"),
         absl::StrCat("--durability.data_dir=", run, "/replay-", i),
         absl::StrCat("--seed=", command.seed() * 1000 + i)};
