@@ -54,6 +54,12 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
     {
       absl::MutexLock lock(&mu_);
       reading_ = false;
+      // A read that completes after the stream failed is dropped: nothing new
+      // may start once the stream is finishing.
+      if (!error_.ok() || finished_) {
+        MaybeFinishLocked();
+        return;
+      }
     }
     absl::Status invalid = Check();
     if (!invalid.ok()) {

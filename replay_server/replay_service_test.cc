@@ -237,6 +237,36 @@ TEST(ReplayServiceTest, SampleIsServedOnceInsertsReachTheMinimum) {
   EXPECT_EQ(got->response.key_size(), 8);
 }
 
+// An insert beyond the samples-per-insert band waits inside the shard (without
+// holding a gRPC thread) until samples catch up; a stop releases it.
+TEST(ReplayServiceTest, InsertsWaitOnTheRatioUntilSamplesCatchUp) {
+  ShardOptions o = Plain(1000);
+  o.limiter = {/*min_size_to_sample=*/1, /*samples_per_insert=*/1, /*error_buffer=*/8};
+  TestShard s(o);
+  WriterOptions wo;
+  wo.address = s.address();
+  auto w = ReplayWriter::Create(wo);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*w)->Write(MakeBatch(10 * i, 4, kObs, kAct)).ok());
+  // 4 and 8 rows fit (max diff 9); the third batch (12) waits.
+  ASSERT_TRUE(sac::testing::WaitFor(
+      [&] { return s.shard()->limiter()->Status().blocked_inserters() == 1; }, absl::Seconds(10)));
+  EXPECT_EQ((*w)->Flush(absl::Milliseconds(100)).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ((*w)->stats().acked_batches, 2u);
+  // Other RPCs are served meanwhile: a sample of 4 brings diff to 4, the insert goes in.
+  SamplerOptions so;
+  so.addresses = {s.address()};
+  auto sampler = ReplaySampler::Create(so);
+  ASSERT_TRUE((*sampler)->Sample(4, absl::Seconds(10)).ok());
+  ASSERT_TRUE((*w)->Flush(absl::Seconds(30)).ok());
+  EXPECT_EQ(s.shard()->table()->size(), 12);
+  // Another wait, ended by the shard stopping: UNAVAILABLE to the stream, no hang.
+  for (int i = 3; i < 6; ++i) ASSERT_TRUE((*w)->Write(MakeBatch(10 * i, 4, kObs, kAct)).ok());
+  ASSERT_TRUE(sac::testing::WaitFor(
+      [&] { return s.shard()->limiter()->Status().blocked_inserters() == 1; }, absl::Seconds(10)));
+  s.Stop();
+  EXPECT_EQ(s.shard()->limiter()->Status().blocked_inserters(), 0u);
+}
+
 TEST(ReplayServiceTest, PrioritizedTableThroughTheSampler) {
   ShardOptions o = Plain(100);
   o.table.selector = "prioritized";
