@@ -74,26 +74,33 @@ std::string LocalCluster::AddressFile(const std::string& run_dir) {
   return run_dir + "/addresses.txt";
 }
 
-absl::Status LocalCluster::StartProcess(const std::string& name, const std::string& binary,
-                                        std::vector<std::string> args, Process* out) {
+std::string LocalCluster::Process::address() const { return Loopback(grpc_port); }
+
+absl::Status LocalCluster::StartProcess(Process* p) {
   const std::string& run = command_.run_dir();
-  out->name = name;
-  out->port_file = absl::StrCat(run, "/ports/", name);
-  std::remove(out->port_file.c_str());
-  std::vector<std::string> argv = {absl::StrCat(bin_dir_, "/", binary),
+  p->port_file = absl::StrCat(run, "/ports/", p->name);
+  std::remove(p->port_file.c_str());
+  std::vector<std::string> argv = {absl::StrCat(bin_dir_, "/", p->binary),
                                    "--server.grpc_address=127.0.0.1:0",
                                    "--server.metrics_address=127.0.0.1:0",
-                                   "--server.port_file=" + out->port_file};
-  for (auto& a : args) argv.push_back(std::move(a));
-  const std::string log = absl::StrCat(run, "/logs/", name, ".log");
-  ASSIGN_OR_RETURN(out->child, ChildProcess::Start(argv, log));
-  absl::Status ready = WaitForPorts(out->port_file, out->child.get(), absl::Seconds(120),
-                                    &out->grpc_port, &out->metrics_port);
+                                   "--server.port_file=" + p->port_file};
+  argv.insert(argv.end(), p->args.begin(), p->args.end());
+  const std::string log = absl::StrCat(run, "/logs/", p->name, ".log");
+  ASSIGN_OR_RETURN(p->child, ChildProcess::Start(argv, log));
+  absl::Status ready = WaitForPorts(p->port_file, p->child.get(), absl::Seconds(120),
+                                    &p->grpc_port, &p->metrics_port);
   if (!ready.ok()) {
-    return absl::InternalError(absl::StrCat(name, " ", ready.message(), "; the end of ", log,
-                                            ":\n", Tail(out->child->ReadLog(), 15)));
+    return absl::InternalError(absl::StrCat(p->name, " ", ready.message(), "; the end of ", log,
+                                            ":\n", Tail(p->child->ReadLog(), 15)));
   }
   return absl::OkStatus();
+}
+
+absl::Status LocalCluster::Restart(Process* p) {
+  if (p->child && p->child->running()) {
+    return absl::FailedPreconditionError(absl::StrCat(p->name, " is still running"));
+  }
+  return StartProcess(p);
 }
 
 absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
@@ -124,7 +131,8 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
         absl::StrCat("--durability.data_dir=", run, "/replay-", i),
         absl::StrCat("--seed=", command.seed() * 1000 + i)};
     for (const auto& f : command.replay_flag()) args.push_back(f);
-    RETURN_IF_ERROR(c->StartProcess(absl::StrCat("replay-", i), "sac-replay", args, &c->shards_[i]));
+    c->shards_[i] = {absl::StrCat("replay-", i), "sac-replay", std::move(args)};
+    RETURN_IF_ERROR(c->StartProcess(&c->shards_[i]));
     shard_addresses.push_back(Loopback(c->shards_[i].grpc_port));
   }
   const std::string replay_list = absl::StrJoin(shard_addresses, ",");
@@ -140,7 +148,8 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
         absl::StrCat("--eval_every_env_steps=", command.eval_every_env_steps()),
         absl::StrCat("--eval_episodes=", command.eval_episodes())};
     for (const auto& f : command.learner_flag()) args.push_back(f);
-    RETURN_IF_ERROR(c->StartProcess("learner", "sac-learner", args, &c->learner_));
+    c->learner_ = {"learner", "sac-learner", std::move(args)};
+    RETURN_IF_ERROR(c->StartProcess(&c->learner_));
   }
   c->actors_.resize(A);
   for (uint32_t i = 0; i < A; ++i) {
@@ -153,7 +162,8 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
         "--learner_address=" + Loopback(c->learner_.grpc_port),
         absl::StrCat("--random_steps=", per(command.random_steps(), A))};
     for (const auto& f : command.actor_flag()) args.push_back(f);
-    RETURN_IF_ERROR(c->StartProcess(absl::StrCat("actor-", i), "sac-actor", args, &c->actors_[i]));
+    c->actors_[i] = {absl::StrCat("actor-", i), "sac-actor", std::move(args)};
+    RETURN_IF_ERROR(c->StartProcess(&c->actors_[i]));
   }
   std::ofstream addresses(AddressFile(run), std::ios::trunc);
   addresses << "learner=" << Loopback(c->learner_.grpc_port) << " metrics="

@@ -41,17 +41,29 @@ class LocalCluster {
   // Address file of a run dir ("learner=host:port", "replay=...", "actor=...").
   static std::string AddressFile(const std::string& run_dir);
 
- private:
+  // One process of the cluster (tests reach in to kill and restart them).
   struct Process {
     std::string name;
+    std::string binary;
+    std::vector<std::string> args;  // beyond the server flags
     std::string port_file;
     std::unique_ptr<ChildProcess> child;
     int grpc_port = 0;
     int metrics_port = 0;
+    std::string address() const;  // 127.0.0.1:<grpc_port>
   };
+  Process& learner() { return learner_; }
+  Process& shard(size_t i) { return shards_[i]; }
+  Process& actor(size_t i) { return actors_[i]; }
+  size_t num_actors() const { return actors_.size(); }
+  // Starts `p` again with its arguments (after it exited or was killed) on new
+  // ports; the others keep the addresses they were given, so restart the
+  // learner or an actor, not a shard.
+  absl::Status Restart(Process* p);
+
+ private:
   explicit LocalCluster(v1::LocalCommand command) : command_(std::move(command)) {}
-  absl::Status StartProcess(const std::string& name, const std::string& binary,
-                            std::vector<std::string> args, Process* out);
+  absl::Status StartProcess(Process* p);
   absl::Status CheckAlive();
   std::string ProgressLine(const v1::LearnerStatus& learner,
                            const std::vector<v1::ActorStatus>& actors, double steps_per_second,
