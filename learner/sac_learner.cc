@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -137,8 +138,23 @@ Tensor MlpForward(const Net& net, Tensor x, bool detach = false) {
 
 // Both Q-functions of a twin network on the same input x [B, in]: [2, B, out].
 // One batched product per layer (baddbmm over the stacked weights).
-Tensor TwinForward(const Net& net, const Tensor& x, bool detach = false) {
+Tensor TwinForward(const Net& net, const Tensor& x, bool detach = false, bool fused = true) {
   const size_t layers = net.weight.size();
+  if (!fused) {
+    // Reference path: each Q-function on its own (views of the stacked weights).
+    std::vector<Tensor> outs;
+    for (int64_t c = 0; c < 2; ++c) {
+      Tensor h = x;
+      for (size_t i = 0; i < layers; ++i) {
+        const Tensor w = detach ? net.weight[i][c].detach() : net.weight[i][c];
+        const Tensor b = detach ? net.bias[i][c].detach() : net.bias[i][c];
+        h = torch::addmm(b, h, w.t());
+        if (i + 1 < layers) h = torch::relu(h);
+      }
+      outs.push_back(h);
+    }
+    return torch::stack(outs);
+  }
   Tensor h = x.unsqueeze(0).expand({2, x.size(0), x.size(1)});
   for (size_t i = 0; i < layers; ++i) {
     const Tensor w = detach ? net.weight[i].detach() : net.weight[i];
@@ -340,6 +356,7 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
   // 1 - terminated: truncated transitions keep bootstrapping (the flag is not read).
   const Tensor not_done = 1.0 - ToDevice(b.terminated, n, 0, torch::kByte).to(torch::kFloat);
   const double gamma = config.gamma();
+  const bool fuse = options.tuning.fuse_twin_q;
 
   for (Tensor& p : params) p.mutable_grad() = Tensor();
 
@@ -350,18 +367,20 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
   // Bellman target Q-hat (eq. 8 for v1; the target-Q form for v2), no gradient.
   Tensor q_hat;
   {
-    torch::NoGradGuard no_grad;
+    std::optional<torch::NoGradGuard> no_grad;
+    if (options.tuning.no_grad_targets) no_grad.emplace();
     Tensor next_value;
     if (v2) {
       auto [mean, log_std] = PolicyHead(next_obs);
       const Squashed next =
           SquashSample(mean, log_std, noise[0], action_scale, action_bias, log_scale_sum);
-      const Tensor q_next = TwinForward(q_target, torch::cat({next_obs, next.action}, 1));
+      const Tensor q_next =
+          TwinForward(q_target, torch::cat({next_obs, next.action}, 1), false, fuse);
       next_value = torch::min(q_next[0], q_next[1]).squeeze(-1) - alpha * next.log_prob;
     } else {
       next_value = MlpForward(v_target, next_obs).squeeze(-1);
     }
-    q_hat = reward_scale * rew + gamma * not_done * next_value;
+    q_hat = (reward_scale * rew + gamma * not_done * next_value).detach();
   }
 
   // One policy forward at s, reused by J_V's target (v1), J_pi and J(alpha).
@@ -370,12 +389,13 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
       SquashSample(mean, log_std, noise[v2 ? 1 : 0], action_scale, action_bias, log_scale_sum);
   // Q at the fresh actions with the Q weights as constants: the gradient
   // reaches the policy through the actions only (eq. 13).
-  const Tensor q_fresh = TwinForward(q, torch::cat({obs, fresh.action}, 1), /*detach=*/true);
+  const Tensor q_fresh = TwinForward(q, torch::cat({obs, fresh.action}, 1), /*detach=*/true, fuse);
   const Tensor min_q_fresh = torch::min(q_fresh[0], q_fresh[1]).squeeze(-1);
 
   // J_Q (eq. 7) of both Q-functions at the batch's actions.
-  const Tensor q_data = TwinForward(q, torch::cat({obs, act}, 1)).squeeze(-1);  // [2, B]
-  const Tensor j_q = 0.5 * (q_data - q_hat.unsqueeze(0)).square().mean(1);      // [2]
+  const Tensor q_data =
+      TwinForward(q, torch::cat({obs, act}, 1), false, fuse).squeeze(-1);   // [2, B]
+  const Tensor j_q = 0.5 * (q_data - q_hat.unsqueeze(0)).square().mean(1);  // [2]
   // J_pi (eq. 12), with min of the twins.
   const Tensor j_pi = (alpha * fresh.log_prob - min_q_fresh).mean();
   Tensor total = j_q.sum() + j_pi;
@@ -403,9 +423,22 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
     for (const Tensor& p : params) grads.push_back(p.grad());
     // The fused kernel reads the step counts; it does not advance them.
     at::_foreach_add_(steps, 1.0);
-    at::_fused_adam_(params, grads, exp_avg, exp_avg_sq, /*max_exp_avg_sqs=*/{}, steps,
-                     config.learning_rate(), kAdamBeta1, kAdamBeta2, /*weight_decay=*/0.0, kAdamEps,
-                     /*amsgrad=*/false, /*maximize=*/false);
+    if (options.tuning.fused_adam) {
+      at::_fused_adam_(params, grads, exp_avg, exp_avg_sq, /*max_exp_avg_sqs=*/{}, steps,
+                       config.learning_rate(), kAdamBeta1, kAdamBeta2, /*weight_decay=*/0.0,
+                       kAdamEps, /*amsgrad=*/false, /*maximize=*/false);
+    } else {
+      // Reference path: torch.optim.Adam's single-tensor update, one tensor at a time.
+      for (size_t i = 0; i < params.size(); ++i) {
+        const double step = steps[i].item<double>();
+        const double bc1 = 1.0 - std::pow(kAdamBeta1, step);
+        const double bc2_sqrt = std::sqrt(1.0 - std::pow(kAdamBeta2, step));
+        exp_avg[i].lerp_(grads[i], 1.0 - kAdamBeta1);
+        exp_avg_sq[i].mul_(kAdamBeta2).addcmul_(grads[i], grads[i], 1.0 - kAdamBeta2);
+        const Tensor denom = (exp_avg_sq[i].sqrt() / bc2_sqrt).add_(kAdamEps);
+        params[i].addcdiv_(exp_avg[i], denom, -config.learning_rate() / bc1);
+      }
+    }
     // Polyak averaging every step: target <- target + tau (source - target).
     at::_foreach_lerp_(targets, target_sources, config.tau());
   }

@@ -34,6 +34,14 @@ struct NamedArray {
   std::vector<float> values;
 };
 
+// Implementation choices that do not change the math (within float rounding),
+// switchable so that bench/learner_throughput can measure what each gives.
+struct LearnerTuning {
+  bool fuse_twin_q = true;      // both Q-functions in one batched product per layer
+  bool fused_adam = true;       // one fused Adam kernel over all parameters
+  bool no_grad_targets = true;  // Bellman targets computed without autograd
+};
+
 struct LearnerOptions {
   std::string task;  // e.g. "HalfCheetah-v5" (reward scale 20 for Humanoid-*)
   int64_t obs_dim = 0;
@@ -43,6 +51,7 @@ struct LearnerOptions {
   std::string device = "cpu";      // "cpu", "cuda" or "cuda:<index>"
   int threads = 1;                 // LibTorch intra-op CPU threads (process-wide)
   uint64_t seed = 0;               // initial weights and the policy noise
+  LearnerTuning tuning;
 };
 
 // Scalars of one update, computed from the parameters before the update.
