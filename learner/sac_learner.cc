@@ -131,38 +131,42 @@ Tensor MlpForward(const Net& net, Tensor x, bool detach = false) {
     const Tensor w = detach ? net.weight[i].detach() : net.weight[i];
     const Tensor b = detach ? net.bias[i].detach() : net.bias[i];
     x = torch::addmm(b, x, w.t());
-    if (i + 1 < layers) x = torch::relu(x);
+    if (i + 1 < layers) x = torch::relu_(x);
   }
   return x;
 }
 
 // Both Q-functions of a twin network on the same input x [B, in]: [2, B, out].
-// One batched product per layer (baddbmm over the stacked weights).
+// Fused (default): the first layer of both is one product with the stacked
+// weights seen as [2H, in] (one read of x, one weight-gradient product); the
+// deeper layers run per network on column slices of that output (no copies).
+// Unfused: each network on its own, as a plain implementation does.
 Tensor TwinForward(const Net& net, const Tensor& x, bool detach = false, bool fused = true) {
   const size_t layers = net.weight.size();
-  if (!fused) {
-    // Reference path: each Q-function on its own (views of the stacked weights).
-    std::vector<Tensor> outs;
-    for (int64_t c = 0; c < 2; ++c) {
-      Tensor h = x;
-      for (size_t i = 0; i < layers; ++i) {
-        const Tensor w = detach ? net.weight[i][c].detach() : net.weight[i][c];
-        const Tensor b = detach ? net.bias[i][c].detach() : net.bias[i][c];
-        h = torch::addmm(b, h, w.t());
-        if (i + 1 < layers) h = torch::relu(h);
-      }
-      outs.push_back(h);
+  auto weight = [&](size_t i) { return detach ? net.weight[i].detach() : net.weight[i]; };
+  auto bias = [&](size_t i) { return detach ? net.bias[i].detach() : net.bias[i]; };
+  std::vector<Tensor> outs(2);
+  size_t first = 0;
+  if (fused) {
+    const Tensor w0 = weight(0);  // [2, H, in], contiguous
+    const int64_t h0 = w0.size(1);
+    Tensor both = torch::addmm(bias(0).reshape({2 * h0}), x, w0.reshape({2 * h0, w0.size(2)}).t());
+    if (layers > 1) both = torch::relu_(both);
+    outs[0] = both.narrow(1, 0, h0);
+    outs[1] = both.narrow(1, h0, h0);
+    first = 1;
+  } else {
+    outs[0] = outs[1] = x;
+  }
+  for (int64_t c = 0; c < 2; ++c) {
+    Tensor h = outs[c];
+    for (size_t i = first; i < layers; ++i) {
+      h = torch::addmm(bias(i)[c], h, weight(i)[c].t());
+      if (i + 1 < layers) h = torch::relu_(h);
     }
-    return torch::stack(outs);
+    outs[c] = h;
   }
-  Tensor h = x.unsqueeze(0).expand({2, x.size(0), x.size(1)});
-  for (size_t i = 0; i < layers; ++i) {
-    const Tensor w = detach ? net.weight[i].detach() : net.weight[i];
-    const Tensor b = detach ? net.bias[i].detach() : net.bias[i];
-    h = torch::baddbmm(b.unsqueeze(1), h, w.transpose(1, 2));
-    if (i + 1 < layers) h = torch::relu(h);
-  }
-  return h;
+  return torch::stack(outs);
 }
 
 struct Squashed {

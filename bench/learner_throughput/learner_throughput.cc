@@ -11,6 +11,7 @@
 // --no_sb3, --no_ablations.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -86,13 +87,21 @@ double MeasureLearner(const std::string& variant, int threads, const std::string
                      b.truncated.data()};
   };
   for (int i = 0; i < 20; ++i) (void)(*learner)->Update(host(i));
+  // The best of five windows: on a shared machine the others' load only ever
+  // slows a window down (the references are measured the same way).
   int64_t count = 0;
-  const auto start = Clock::now();
-  while (SecondsSince(start) < seconds) {
-    if (!(*learner)->Update(host(count)).ok()) return -1;
-    ++count;
+  double best = 0;
+  for (int window = 0; window < 5; ++window) {
+    int64_t n = 0;
+    const auto start = Clock::now();
+    while (SecondsSince(start) < seconds / 5) {
+      if (!(*learner)->Update(host(count)).ok()) return -1;
+      ++count;
+      ++n;
+    }
+    best = std::max(best, n / SecondsSince(start));
   }
-  return count / SecondsSince(start);
+  return best;
 }
 
 // One matrix product [m, k] x [k, n].
@@ -166,13 +175,17 @@ Ceiling MeasureCeiling(const std::string& variant, int threads) {
     const torch::Tensor a = torch::randn({m, k}), b = torch::randn({k, n});
     torch::Tensor out = torch::empty({m, n});
     for (int i = 0; i < 20; ++i) torch::mm_out(out, a, b);
-    int64_t reps = 0;
-    const auto start = Clock::now();
-    while (SecondsSince(start) < 0.25) {
-      for (int i = 0; i < 10; ++i) torch::mm_out(out, a, b);
-      reps += 10;
+    double best = 1e9;  // seconds per product, best of five windows
+    for (int window = 0; window < 5; ++window) {
+      int64_t reps = 0;
+      const auto start = Clock::now();
+      while (SecondsSince(start) < 0.05) {
+        for (int i = 0; i < 10; ++i) torch::mm_out(out, a, b);
+        reps += 10;
+      }
+      best = std::min(best, SecondsSince(start) / reps);
     }
-    c.seconds += count * SecondsSince(start) / reps;
+    c.seconds += count * best;
   }
   c.updates_per_s = 1.0 / c.seconds;
   c.gflops = c.gflop / c.seconds;

@@ -43,11 +43,14 @@ def main():
 
     for _ in range(20):
         step()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < args.seconds:
-        step()
-        count += 1
-    print(f"updates_per_second={count / (time.perf_counter() - start):.2f}")
+    best = 0.0  # best of five windows, as the C++ figure
+    for _ in range(5):
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < args.seconds / 5:
+            step()
+            count += 1
+        best = max(best, count / (time.perf_counter() - start))
+    print(f"updates_per_second={best:.2f}")
 
 
 if __name__ == "__main__":
