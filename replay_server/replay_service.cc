@@ -33,6 +33,7 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
   InsertReactor(ReplayService* service, grpc::CallbackServerContext* context)
       : shard_(service->shard()), deadline_(DeadlineOf(context)) {
     grpc::Status auth = CheckBearerToken(*context, service->token());
+    absl::MutexLock lock(&mu_);
     if (!auth.ok()) {
       finished_ = true;
       Finish(auth);
@@ -67,17 +68,28 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
       Fail(invalid);
       return;
     }
+    uint64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
       ++busy_;
+      generation = ++generation_;
     }
     const int64_t rows = batch_->rows.rows;
     const RateLimiter::Ticket ticket = shard_->limiter()->AwaitInsert(
-        rows, deadline_, [this, received](absl::Status s, absl::Duration waited) {
-          OnAdmitted(s, waited, received);
+        rows, deadline_, [this, received, generation](absl::Status s, absl::Duration waited) {
+          OnAdmitted(s, waited, received, generation);
         });
-    absl::MutexLock lock(&mu_);
-    if (!finished_ && busy_ > 0 && ticket != 0) ticket_ = ticket;
+    if (ticket == 0) return;  // admitted (or refused) already
+    bool cancelled = false;
+    {
+      absl::MutexLock lock(&mu_);
+      // Keep the ticket for OnCancel unless this batch's callback ran already.
+      if (admitted_generation_ < generation) {
+        ticket_ = ticket;
+        cancelled = broken_;  // OnCancel ran before the ticket was known
+      }
+    }
+    if (cancelled) CancelWait();
   }
 
   void OnWriteDone(bool ok) override {
@@ -93,20 +105,11 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
   }
 
   void OnCancel() override {
-    RateLimiter::Ticket ticket = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      ticket = ticket_;
-    }
-    if (ticket != 0 && shard_->limiter()->Cancel(ticket)) {
-      absl::MutexLock lock(&mu_);
-      --busy_;
-      ticket_ = 0;
-    }
     {
       absl::MutexLock lock(&mu_);
       broken_ = true;
     }
+    CancelWait();
     Fail(absl::CancelledError("insert stream cancelled"));
   }
 
@@ -129,10 +132,27 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
     return absl::OkStatus();
   }
 
-  void OnAdmitted(absl::Status status, absl::Duration waited, absl::Time received) {
+  // Removes the current batch's limiter wait, if any; exactly one caller wins.
+  void CancelWait() {
+    RateLimiter::Ticket ticket = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      ticket = ticket_;
+    }
+    if (ticket != 0 && shard_->limiter()->Cancel(ticket)) {
+      absl::MutexLock lock(&mu_);
+      if (ticket_ == ticket) ticket_ = 0;
+      --busy_;
+      MaybeFinishLocked();
+    }
+  }
+
+  void OnAdmitted(absl::Status status, absl::Duration waited, absl::Time received,
+                  uint64_t generation) {
     shard_->metrics()->insert_wait->Observe(absl::ToDoubleSeconds(waited));
     {
       absl::MutexLock lock(&mu_);
+      admitted_generation_ = generation;
       ticket_ = 0;
     }
     if (!status.ok()) {
@@ -219,7 +239,9 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // cancelled or a write failed: no more writes
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
   int unacked_ ABSL_GUARDED_BY(mu_) = 0;
-  RateLimiter::Ticket ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  RateLimiter::Ticket ticket_ ABSL_GUARDED_BY(mu_) = 0;  // the current batch's wait
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;            // batches handed to the limiter
+  uint64_t admitted_generation_ ABSL_GUARDED_BY(mu_) = 0;   // the last one called back
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::InsertResponse> acks_ ABSL_GUARDED_BY(mu_);
 };
@@ -251,9 +273,12 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
           FinishOnce(s);
         });
     ticket_.store(ticket);
+    // OnCancel may have run before the ticket was known.
+    if (ticket != 0 && cancelled_.load()) OnCancel();
   }
 
   void OnCancel() override {
+    cancelled_.store(true);
     if (shard_->limiter()->Cancel(ticket_.load())) {
       FinishOnce(absl::CancelledError("sample cancelled while waiting on the rate limiter"));
     }
@@ -285,6 +310,7 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
   v1::SampleResponse* const response_;
   const absl::Time start_;
   std::atomic<RateLimiter::Ticket> ticket_{0};
+  std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
 };
 
