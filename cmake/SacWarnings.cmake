@@ -11,9 +11,11 @@ function(sac_warnings target)
   endif()
 endfunction()
 
-# sac_test(name SOURCES ... LIBS ...): a GoogleTest binary registered with ctest.
+# sac_test(name SOURCES ... LIBS ... [TIMEOUT s] [LABELS ...] [SERIAL]): a GoogleTest
+# binary registered with ctest, one ctest entry per test case. SERIAL: its cases
+# run alone (heavy multi-process tests).
 function(sac_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "SERIAL" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
   sac_warnings(${name})
@@ -24,6 +26,9 @@ function(sac_test name)
   set(_labels "")
   if(T_LABELS)
     set(_labels LABELS "${T_LABELS}")
+  endif()
+  if(T_SERIAL)
+    list(APPEND _labels RUN_SERIAL TRUE)
   endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
     PROPERTIES TIMEOUT ${T_TIMEOUT} ${_labels}

@@ -1,6 +1,9 @@
 #include "common/server.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -86,19 +89,37 @@ void PrepareClientContext(grpc::ClientContext* context, absl::Duration timeout,
   if (!token.empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
 }
 
+namespace {
+// Write end of the pipe of the live ShutdownSignal (one per process).
+std::atomic<int> g_signal_pipe{-1};
+
+void OnShutdownSignal(int sig) {
+  const int fd = g_signal_pipe.load();
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  if (fd >= 0 && write(fd, &byte, 1) < 0) {
+    // Nothing to do in a signal handler; the pipe is only full when a
+    // previous signal is still unread, and that one stops the process anyway.
+  }
+}
+}  // namespace
+
 ShutdownSignal::ShutdownSignal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  thread_ = std::thread([this, set] {
+  SAC_CHECK(pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) == 0) << "pipe2 failed";
+  g_signal_pipe.store(pipe_[1]);
+  struct sigaction action = {};
+  action.sa_handler = OnShutdownSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  thread_ = std::thread([this] {
     while (!exiting_.load()) {
-      timespec timeout{0, 100 * 1000 * 1000};
-      const int sig = sigtimedwait(&set, nullptr, &timeout);
-      if (sig > 0) {
-        signal_.store(sig);
-        SAC_LOG(INFO) << "received signal " << sig << ", stopping";
+      pollfd p = {pipe_[0], POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      unsigned char byte = 0;
+      if (read(pipe_[0], &byte, 1) == 1) {
+        signal_.store(byte);
+        SAC_LOG(INFO) << "received signal " << static_cast<int>(byte) << ", stopping";
         RequestStop();
       }
     }
@@ -108,6 +129,13 @@ ShutdownSignal::ShutdownSignal() {
 ShutdownSignal::~ShutdownSignal() {
   exiting_.store(true);
   thread_.join();
+  struct sigaction action = {};
+  action.sa_handler = SIG_DFL;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  g_signal_pipe.store(-1);
+  close(pipe_[0]);
+  close(pipe_[1]);
 }
 
 }  // namespace sac

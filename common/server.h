@@ -48,9 +48,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ad
 void PrepareClientContext(grpc::ClientContext* context, absl::Duration timeout,
                           const std::string& token);
 
-// Waits for SIGINT/SIGTERM (or RequestStop). Construct it in main before any
-// other thread starts: it blocks those signals in every thread and receives them
-// on its own thread.
+// Waits for SIGINT/SIGTERM (or RequestStop). Construct one, early in main: it
+// installs handlers for both signals (whichever thread the kernel picks, even
+// one a library started before main) that wake its own thread through a pipe.
 class ShutdownSignal {
  public:
   ShutdownSignal();
@@ -74,6 +74,7 @@ class ShutdownSignal {
   std::atomic<bool> notified_{false};
   std::atomic<bool> exiting_{false};
   std::atomic<int> signal_{0};
+  int pipe_[2] = {-1, -1};
   std::thread thread_;
 };
 

@@ -180,7 +180,7 @@ absl::Status Trainer::Resume() {
   return absl::OkStatus();
 }
 
-absl::Status Trainer::Publish() {
+absl::Status Trainer::Publish(bool snapshot) {
   auto policy = std::make_shared<v1::Policy>();
   *policy->mutable_metadata() = learner_->BaseMetadata();
   uint64_t version;
@@ -199,7 +199,7 @@ absl::Status Trainer::Publish() {
     named->set_name(t.name);
     EncodeTensor(t.values, t.shape, named->mutable_tensor());
   }
-  if (version % config_.snapshot_every_versions() == 0 || version == 1) {
+  if (snapshot || version % config_.snapshot_every_versions() == 0 || version == 1) {
     const std::string path = store_->snapshot_dir() + "/" + PolicyStore::SnapshotFileName(version);
     RETURN_IF_ERROR(learner_->WritePolicySnapshot(path, *m));
     store_->PruneSnapshots(config_.snapshot_retention());
@@ -327,6 +327,10 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
     }
   }
   RefreshEnvSteps();
+  // The policy at stop is published and kept as a snapshot: what the run ends with.
+  if (store_->latest_version() > 0 || learner_->updates() > 0) {
+    RETURN_IF_ERROR(Publish(/*snapshot=*/true));
+  }
   return Checkpoint();
 }
 

@@ -54,7 +54,9 @@ class Trainer {
   explicit Trainer(const v1::LearnerConfig& config) : config_(config) {}
   absl::Status Resume();
   absl::Status Checkpoint();
-  absl::Status Publish();
+  // Publishes the current policy as the next version; `snapshot` forces a
+  // snapshot file (else every snapshot_every_versions).
+  absl::Status Publish(bool snapshot = false);
   void RefreshEnvSteps();
   double WallTime() const;
 

@@ -80,9 +80,10 @@ absl::Status LocalCluster::StartProcess(Process* p) {
   const std::string& run = command_.run_dir();
   p->port_file = absl::StrCat(run, "/ports/", p->name);
   std::remove(p->port_file.c_str());
+  // A restarted process takes its old ports again: the others know its address.
   std::vector<std::string> argv = {absl::StrCat(bin_dir_, "/", p->binary),
-                                   "--server.grpc_address=127.0.0.1:0",
-                                   "--server.metrics_address=127.0.0.1:0",
+                                   absl::StrCat("--server.grpc_address=127.0.0.1:", p->grpc_port),
+                                   absl::StrCat("--server.metrics_address=127.0.0.1:", p->metrics_port),
                                    "--server.port_file=" + p->port_file};
   argv.insert(argv.end(), p->args.begin(), p->args.end());
   const std::string log = absl::StrCat(run, "/logs/", p->name, ".log");
@@ -147,6 +148,9 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
         "--device=" + command.device(),
         absl::StrCat("--eval_every_env_steps=", command.eval_every_env_steps()),
         absl::StrCat("--eval_episodes=", command.eval_episodes())};
+    if (command.hidden_sizes_size() > 0) {
+      args.push_back("--sac.hidden_sizes=" + absl::StrJoin(command.hidden_sizes(), ","));
+    }
     for (const auto& f : command.learner_flag()) args.push_back(f);
     c->learner_ = {"learner", "sac-learner", std::move(args)};
     RETURN_IF_ERROR(c->StartProcess(&c->learner_));

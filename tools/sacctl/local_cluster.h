@@ -56,9 +56,8 @@ class LocalCluster {
   Process& shard(size_t i) { return shards_[i]; }
   Process& actor(size_t i) { return actors_[i]; }
   size_t num_actors() const { return actors_.size(); }
-  // Starts `p` again with its arguments (after it exited or was killed) on new
-  // ports; the others keep the addresses they were given, so restart the
-  // learner or an actor, not a shard.
+  // Starts `p` again with its arguments and its old ports (after it exited or
+  // was killed), so the other processes reach it where they did.
   absl::Status Restart(Process* p);
 
  private:
