@@ -227,6 +227,30 @@ TEST(SacLearnerTest, TerminatedStopsBootstrappingTruncatedDoesNot) {
   }
 }
 
+TEST(SacLearnerTest, TuningSwitchesDoNotChangeTheMath) {
+  for (const std::string variant : {"v1", "v2"}) {
+    std::vector<std::vector<NamedArray>> results;
+    for (int mask = 0; mask < 8; ++mask) {
+      LearnerOptions o = Options();
+      o.tuning.fuse_twin_q = mask & 1;
+      o.tuning.fused_adam = mask & 2;
+      o.tuning.no_grad_targets = mask & 4;
+      auto learner = SacLearner::Create(Config(variant), o);
+      ASSERT_TRUE(learner.ok());
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE((*learner)->Update(MakeBatch(32, i).host(32)).ok());
+      results.push_back((*learner)->AllTensors());
+    }
+    for (size_t r = 1; r < results.size(); ++r) {
+      for (size_t t = 0; t < results[0].size(); ++t) {
+        for (size_t k = 0; k < results[0][t].values.size(); ++k) {
+          ASSERT_NEAR(results[r][t].values[k], results[0][t].values[k], 1e-5)
+              << variant << " switches " << r << " " << results[0][t].name << "[" << k << "]";
+        }
+      }
+    }
+  }
+}
+
 TEST(SacLearnerTest, CheckpointRestoresStateAndNoise) {
   const std::string dir = ::testing::TempDir();
   for (const std::string variant : {"v1", "v2"}) {
