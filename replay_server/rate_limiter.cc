@@ -145,6 +145,9 @@ bool RateLimiter::Cancel(Ticket ticket) {
 
 void RateLimiter::SetTableSize(int64_t size) {
   absl::MutexLock lock(&mu_);
+  // Sizes only grow (FIFO, fixed capacity); callers on several threads may report
+  // them out of order, and a stale smaller one must not hold samplers back.
+  if (size <= table_size_) return;
   table_size_ = size;
   if (!waiters_.empty()) dirty_ = true;
 }

@@ -72,7 +72,9 @@ class RateLimiter {
   bool Cancel(Ticket ticket) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The table now holds `size` rows (called after every committed insert and at
-  // recovery). Wakes samplers that may now proceed.
+  // recovery). Monotonic: a size below the largest reported is ignored (reports
+  // from several threads may arrive out of order). Wakes samplers that may now
+  // proceed.
   void SetTableSize(int64_t size) ABSL_LOCKS_EXCLUDED(mu_);
   // Restores the admitted counters (recovery from a snapshot).
   void SetCounters(uint64_t inserts, uint64_t samples) ABSL_LOCKS_EXCLUDED(mu_);

@@ -27,6 +27,22 @@ TEST(RateLimiterTest, SamplesWaitForMinSize) {
   EXPECT_EQ(limiter.Status().blocked_samplers(), 1u);
   limiter.SetTableSize(9);
   EXPECT_FALSE(admitted.WaitForNotificationWithTimeout(absl::Milliseconds(20)));
+  limiter.SetTableSize(11);
+  ASSERT_TRUE(admitted.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  limiter.SetTableSize(5);  // a stale report: ignored
+  EXPECT_TRUE(limiter.Sample(4, Soon()).ok());
+}
+
+TEST(RateLimiterTest, SamplesWaitForMinSizeExactly) {
+  RateLimiter limiter({10, 0, 0});
+  absl::Notification admitted;
+  absl::Status result;
+  limiter.AwaitSample(4, Later(), [&](absl::Status s, absl::Duration) {
+    result = s;
+    admitted.Notify();
+  });
+  limiter.SetTableSize(9);
+  EXPECT_FALSE(admitted.WaitForNotificationWithTimeout(absl::Milliseconds(20)));
   limiter.SetTableSize(10);
   ASSERT_TRUE(admitted.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_TRUE(result.ok()) << result;

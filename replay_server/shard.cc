@@ -192,6 +192,11 @@ absl::Status ReplayShard::Recover() {
     break;
   }
   recovered_rows_ = table_->size();
+  for (int64_t n : segments) {
+    if (static_cast<uint64_t>(n) >= first_segment) break;
+    // Covered by the snapshot (left behind by a stop between the two steps).
+    RETURN_IF_ERROR(fs_->Delete(absl::StrCat(dir, "/", SegmentFileName(static_cast<uint64_t>(n)))));
+  }
   const TableSpec spec = options_.table.spec;
   uint64_t replayed = 0;
   for (int64_t n : segments) {
@@ -280,6 +285,17 @@ absl::Status ReplayShard::Snapshot() {
     segment = wal_->Roll();
   }
   ASSIGN_OR_RETURN(std::string path, WriteSnapshot(fs_, options_.data_dir, contents, segment));
+  // Segments below `segment` are covered once the log writes to `segment`: wait
+  // for that, or a segment still being opened would be left behind.
+  {
+    WriteAheadLog* wal = nullptr;
+    {
+      absl::MutexLock lock(&insert_mu_);
+      wal = wal_.get();
+    }
+    // Close() takes snapshot_mu_ first (held here), so the log outlives this call.
+    if (wal != nullptr) RETURN_IF_ERROR(wal->AwaitSegment(segment));
+  }
   // The new snapshot is durable: what it covers can go.
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(options_.data_dir));
   for (const std::string& name : names) {
@@ -314,15 +330,19 @@ absl::Status ReplayShard::Close() {
   if (!stop_snapshots_.HasBeenNotified()) stop_snapshots_.Notify();
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   absl::Status status;
-  if (options_.durable && wal_ != nullptr) {
+  if (options_.durable) {
     status = Snapshot();
+    // snapshot_mu_ keeps a concurrent Snapshot() from using the log while it closes.
+    absl::MutexLock snapshot_lock(&snapshot_mu_);
     std::unique_ptr<WriteAheadLog> wal;
     {
       absl::MutexLock lock(&insert_mu_);
       wal = std::move(wal_);
     }
-    absl::Status c = wal->Close();
-    if (status.ok()) status = c;
+    if (wal != nullptr) {
+      absl::Status c = wal->Close();
+      if (status.ok()) status = c;
+    }
   }
   return status;
 }

@@ -52,7 +52,12 @@ absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(FileSystem* f
 
 WriteAheadLog::WriteAheadLog(FileSystem* fs, std::string dir, const WalOptions& options,
                              uint64_t segment, std::unique_ptr<WritableFile> file)
-    : fs_(fs), dir_(std::move(dir)), options_(options), file_(std::move(file)), segment_(segment) {
+    : fs_(fs),
+      dir_(std::move(dir)),
+      options_(options),
+      file_(std::move(file)),
+      segment_(segment),
+      opened_segment_(segment) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -138,6 +143,9 @@ void WriteAheadLog::Loop() {
       if (e.roll_to > 0) {
         flush();
         if (status.ok()) status = OpenSegment(e.roll_to);
+        absl::MutexLock lock(&mu_);
+        if (!status.ok() && error_.ok()) error_ = status;
+        opened_segment_ = e.roll_to;
         continue;
       }
       buffer += FrameRecord(e.body);
@@ -167,6 +175,17 @@ void WriteAheadLog::Loop() {
       if (cb) cb(status);
     }
   }
+}
+
+absl::Status WriteAheadLog::AwaitSegment(uint64_t segment) {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this, segment]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return opened_segment_ >= segment || !error_.ok() || closed_;
+  };
+  mu_.Await(absl::Condition(&ready));
+  if (!error_.ok()) return error_;
+  if (opened_segment_ < segment) return absl::UnavailableError("write-ahead log is closed");
+  return absl::OkStatus();
 }
 
 absl::Status WriteAheadLog::Close() {

@@ -64,6 +64,10 @@ class WriteAheadLog {
   // Starts a new segment: records appended after Roll returns go there. Returns
   // its number. The previous segment is synced and closed by the writer thread.
   uint64_t Roll() ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until the writer thread has opened segment `segment` (made by Roll),
+  // i.e. no record will be written to an earlier one any more. Returns the log's
+  // error if it broke, UNAVAILABLE if it closed first.
+  absl::Status AwaitSegment(uint64_t segment) ABSL_LOCKS_EXCLUDED(mu_);
   // Commits everything queued, closes the file and stops the writer thread;
   // later Appends fail with UNAVAILABLE. Returns the first error seen, if any.
   absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_);
@@ -93,6 +97,7 @@ class WriteAheadLog {
   std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t segment_ ABSL_GUARDED_BY(mu_);  // the segment new Appends go to
+  uint64_t opened_segment_ ABSL_GUARDED_BY(mu_);  // the segment the writer writes
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
