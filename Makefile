@@ -37,8 +37,7 @@ run: build
 	fi
 
 bench: build
-	@cmake --build $(BUILD) --target bench_all -j $(JOBS) 2>/dev/null || true
-	@for b in $(BUILD)/bench/*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done
+	@$(BUILD)/bin/sacctl bench
 
 test-sanitize: deps
 	@cmake -S . -B $(BUILD)-asan -G Ninja -DSAC_SANITIZE=address $(CMAKE_ARGS) >/dev/null

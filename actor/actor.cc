@@ -276,6 +276,12 @@ absl::Status Actor::Run(const absl::Notification& stop) {
   return absl::OkStatus();
 }
 
+void Actor::SetPolicy(std::unique_ptr<PolicyMlp> policy) {
+  absl::MutexLock lock(&mu_);
+  latest_seen_version_ = std::max(latest_seen_version_, policy->version());
+  incoming_ = std::move(policy);
+}
+
 v1::ActorStatus Actor::Status() const {
   v1::ActorStatus s;
   s.set_actor_id(config_.actor_id());

@@ -43,6 +43,10 @@ class Actor {
 
   v1::ActorStatus Status() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Hands the actor weights as if the learner had published them (switched in
+  // before the next step). For tools and benchmarks that run without a learner.
+  void SetPolicy(std::unique_ptr<PolicyMlp> policy) ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   explicit Actor(const v1::ActorConfig& config) : config_(config) {}
   void WatchPolicyLoop();

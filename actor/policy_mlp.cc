@@ -59,6 +59,14 @@ absl::StatusOr<std::unique_ptr<PolicyMlp>> PolicyMlp::FromSafetensors(
 
 absl::StatusOr<std::unique_ptr<PolicyMlp>> PolicyMlp::Build(
     const std::map<std::string, SafetensorsTensor>& tensors, v1::PolicyMetadata metadata) {
+  // Our products are small (a batch of envs): OpenBLAS's own threads cost more
+  // than they save there (measured: 3x slower per observation at batch 16 on 2
+  // cores), and the actor's parallelism is its processes and env threads.
+  static const bool single_threaded = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)single_threaded;
   std::unique_ptr<PolicyMlp> p(new PolicyMlp());
   p->obs_dim_ = static_cast<int>(metadata.obs_dim());
   p->act_dim_ = static_cast<int>(metadata.act_dim());

@@ -272,7 +272,7 @@ int RunPlot(int argc, char** argv) {
 }
 
 int RunBench(int argc, char** argv) {
-  const std::string dir = SelfDir() + "/../bench";
+  const std::string dir = SelfDir();
   std::vector<std::string> names;
   for (int i = 1; i < argc; ++i) names.emplace_back(argv[i]);
   if (names.empty()) {
