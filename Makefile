@@ -6,8 +6,12 @@ BUILD ?= build
 SAC_CACHE_DIR ?= /var/cache/sac-cluster
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
-# ccache lives outside the clone (like the venv), so fresh clones reuse it.
+# ccache lives outside the clone (like the venv), so fresh clones reuse it; paths
+# are hashed relative to the clone, so a clone in another folder hits too.
 export CCACHE_DIR ?= $(SAC_CACHE_DIR)/ccache
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
+export CCACHE_MAXSIZE ?= 5G
 export SAC_CACHE_DIR
 RUN_ARGS ?=
 
