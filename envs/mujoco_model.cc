@@ -4,10 +4,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/logging.h"
 
 namespace sac::envs {
 namespace {
 ABSL_CONST_INIT absl::Mutex load_mutex(absl::kConstInit);
+
+// MuJoCo's default warning handler prints to stdout and appends to
+// MUJOCO_LOG.TXT in the working directory; ours goes to the process log.
+void LogMujocoWarning(const char* message) { SAC_LOG(WARNING) << "MuJoCo: " << message; }
 }  // namespace
 
 absl::StatusOr<MjModelPtr> LoadModel(const std::string& path) {
@@ -15,6 +20,7 @@ absl::StatusOr<MjModelPtr> LoadModel(const std::string& path) {
   mjModel* model = nullptr;
   {
     absl::MutexLock lock(&load_mutex);
+    mju_user_warning = LogMujocoWarning;
     model = mj_loadXML(path.c_str(), nullptr, error, sizeof(error));
   }
   if (model == nullptr) {
