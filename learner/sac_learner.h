@@ -37,7 +37,9 @@ struct NamedArray {
 // Implementation choices that do not change the math (within float rounding),
 // switchable so that bench/learner_throughput can measure what each gives.
 struct LearnerTuning {
-  bool fuse_twin_q = true;      // both Q-functions in one batched product per layer
+  // Both Q-functions' first layers as one product (column slices after it).
+  // Off by default: measured slower than two plain products here (docs/perf.md).
+  bool fuse_twin_q = false;
   bool fused_adam = true;       // one fused Adam kernel over all parameters
   bool no_grad_targets = true;  // Bellman targets computed without autograd
 };

@@ -277,21 +277,23 @@ int main(int argc, char** argv) {
     }
   }
   if (ablations) {
-    std::printf("\nablations (updates/s, same run; each row switches one choice off):\n");
+    std::printf(
+        "\nablations (updates/s, same run; each column switches one choice from the default):\n");
     for (const std::string variant : {"v1", "v2"}) {
       for (const int threads : {1, 2}) {
         LearnerTuning all;
         LearnerTuning no_fuse;
-        no_fuse.fuse_twin_q = false;
+        no_fuse.fuse_twin_q = !all.fuse_twin_q;
         LearnerTuning no_fused_adam;
         no_fused_adam.fused_adam = false;
         LearnerTuning no_guard;
         no_guard.no_grad_targets = false;
         std::printf(
-            "%s threads=%d: default %s | twin Qs unfused %s | per-tensor Adam %s | "
+            "%s threads=%d: default %s | twin Qs %s %s | per-tensor Adam %s | "
             "targets with autograd %s\n",
             variant.c_str(), threads,
             Fmt(MeasureLearner(variant, threads, device, all, seconds)).c_str(),
+            no_fuse.fuse_twin_q ? "fused" : "unfused",
             Fmt(MeasureLearner(variant, threads, device, no_fuse, seconds)).c_str(),
             Fmt(MeasureLearner(variant, threads, device, no_fused_adam, seconds)).c_str(),
             Fmt(MeasureLearner(variant, threads, device, no_guard, seconds)).c_str());
