@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/tensor_codec.h"
@@ -17,19 +18,6 @@
 
 namespace sac::learner {
 namespace {
-
-absl::Status MakeDir(const std::string& path) {
-  std::string partial;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!partial.empty() && mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        return absl::InternalError(absl::StrCat("cannot create directory ", partial));
-      }
-    }
-    if (i < path.size()) partial += path[i];
-  }
-  return absl::OkStatus();
-}
 
 // Checkpoint files in `dir`, newest (most updates) first.
 std::vector<std::string> ListCheckpoints(const std::string& dir) {
@@ -84,10 +72,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::LearnerConfig
   sampler.seed = config.seed() + 1;
   ASSIGN_OR_RETURN(t->sampler_, replay::ReplaySampler::Create(sampler));
 
-  RETURN_IF_ERROR(MakeDir(config.run_dir()));
+  RETURN_IF_ERROR(MakeDirs(config.run_dir()));
   t->checkpoint_dir_ = config.run_dir() + "/checkpoints";
-  RETURN_IF_ERROR(MakeDir(t->checkpoint_dir_));
-  RETURN_IF_ERROR(MakeDir(config.run_dir() + "/snapshots"));
+  RETURN_IF_ERROR(MakeDirs(t->checkpoint_dir_));
+  RETURN_IF_ERROR(MakeDirs(config.run_dir() + "/snapshots"));
   t->store_ = std::make_unique<PolicyStore>(config.run_dir() + "/snapshots", metrics);
   if (config.eval_every_env_steps() > 0) {
     ASSIGN_OR_RETURN(t->evaluator_,

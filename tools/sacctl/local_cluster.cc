@@ -13,25 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "tools/sacctl/clients.h"
 
 namespace sac::sacctl {
 namespace {
-
-absl::Status MakeDirs(const std::string& path) {
-  std::string partial;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!partial.empty() && mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        return absl::InternalError(absl::StrCat("cannot create directory ", partial));
-      }
-    }
-    if (i < path.size()) partial += path[i];
-  }
-  return absl::OkStatus();
-}
 
 std::string Tail(const std::string& text, size_t lines) {
   if (text.empty()) return "(empty)";
