@@ -276,12 +276,12 @@ absl::Status ReplayShard::Snapshot() {
   if (!options_.durable) return absl::FailedPreconditionError("durability: not enabled");
   absl::MutexLock snapshot_lock(&snapshot_mu_);
   const absl::Time start = absl::Now();
-  TableContents contents;
+  TableContents& contents = snapshot_copy_;
   uint64_t segment = 0;
   {
     absl::MutexLock lock(&insert_mu_);
     if (wal_ == nullptr) return absl::FailedPreconditionError("replay shard is closed");
-    contents = table_->Copy();
+    table_->CopyInto(&contents);
     segment = wal_->Roll();
   }
   ASSIGN_OR_RETURN(std::string path, WriteSnapshot(fs_, options_.data_dir, contents, segment));

@@ -132,6 +132,8 @@ class ReplayShard {
   absl::Mutex insert_mu_ ABSL_ACQUIRED_AFTER(snapshot_mu_);
   std::unique_ptr<WriteAheadLog> wal_;  // set in Create, reset in Close
   absl::Mutex snapshot_mu_;             // one snapshot at a time
+  // The table copy of the last snapshot, kept so the next copy reuses its pages.
+  TableContents snapshot_copy_ ABSL_GUARDED_BY(snapshot_mu_);
   absl::Notification stop_snapshots_;
   std::thread snapshot_thread_;
   absl::Mutex close_mu_;

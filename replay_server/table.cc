@@ -218,8 +218,14 @@ absl::StatusOr<int64_t> ReplayTable::UpdatePriorities(std::span<const uint64_t> 
 }
 
 TableContents ReplayTable::Copy() const {
-  absl::ReaderMutexLock lock(&mu_);
   TableContents c;
+  CopyInto(&c);
+  return c;
+}
+
+void ReplayTable::CopyInto(TableContents* out) const {
+  absl::ReaderMutexLock lock(&mu_);
+  TableContents& c = *out;
   c.spec = spec_;
   c.capacity = capacity_;
   c.size = size_.load(std::memory_order_relaxed);
@@ -237,7 +243,6 @@ TableContents ReplayTable::Copy() const {
   c.policy_version.assign(policy_version_.begin(), policy_version_.begin() + n);
   c.actor_id.assign(actor_id_.begin(), actor_id_.begin() + n);
   c.key.assign(key_.begin(), key_.begin() + n);
-  return c;
 }
 
 absl::Status ReplayTable::Restore(const TableContents& c) {
