@@ -756,6 +756,12 @@ absl::Status SacLearner::LoadCheckpoint(const std::string& path, std::string* ex
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": checkpoint is for ", there, "; this learner is ", here));
   }
+  const CheckpointArray low = ToArray(torch::tensor(s.options.action_low));
+  const CheckpointArray high = ToArray(torch::tensor(s.options.action_high));
+  if (c.arrays["action_low"].bytes != low.bytes || c.arrays["action_high"].bytes != high.bytes) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": checkpoint was trained with other action bounds"));
+  }
   if (saved.SerializeAsString() != s.config.SerializeAsString()) {
     SAC_LOG(WARNING) << path << ": the checkpoint's sac config differs from this learner's; "
                      << "continuing with this learner's config: " << ConfigToText(s.config, true);

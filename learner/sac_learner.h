@@ -132,8 +132,8 @@ class SacLearner {
   // temporary name, fsynced, renamed, with a checksum.
   absl::Status SaveCheckpoint(const std::string& path, absl::string_view extra = "");
   // Restores a checkpoint written by SaveCheckpoint. A torn or corrupt file is
-  // DATA_LOSS, a foreign file INVALID_ARGUMENT, one of another variant or other
-  // sizes FAILED_PRECONDITION; on error this learner is unchanged. `extra`
+  // DATA_LOSS, a foreign file INVALID_ARGUMENT, one of another variant, other
+  // sizes or other action bounds FAILED_PRECONDITION; on error this learner is unchanged. `extra`
   // (may be null) receives the caller's bytes.
   absl::Status LoadCheckpoint(const std::string& path, std::string* extra = nullptr);
 

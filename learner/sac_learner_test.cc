@@ -283,6 +283,12 @@ TEST(SacLearnerTest, CheckpointLoadRejectsTornForeignAndMismatchedFiles) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_NE(s.message().find("checkpoint is for variant v2"), std::string::npos) << s;
 
+  LearnerOptions other_bounds = Options();
+  other_bounds.action_high[0] = 3;
+  auto v2b = SacLearner::Create(Config("v2"), other_bounds);
+  ASSERT_TRUE(v2b.ok());
+  EXPECT_EQ((*v2b)->LoadCheckpoint(path).code(), absl::StatusCode::kFailedPrecondition);
+
   const std::string image = *ReadWholeFile(path);
   const std::string torn = dir + "/torn.ckpt";
   ASSERT_TRUE(WriteFileAtomically(torn, image.substr(0, image.size() / 2)).ok());
