@@ -16,21 +16,26 @@ endfunction()
 # run alone (heavy multi-process tests).
 function(sac_test name)
   cmake_parse_arguments(T "SERIAL" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
-  add_executable(${name} ${T_SOURCES})
+  add_executable(${name} ${T_SOURCES} ${CMAKE_SOURCE_DIR}/tests/testing/test_env.cc)
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  # The build's paths, set in the test process's environment (test_env.cc):
+  # ctest's ENVIRONMENT through gtest_discover_tests keeps only the first of
+  # several variables.
+  target_compile_definitions(${name} PRIVATE
+    SAC_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}" SAC_TEST_BINARY_DIR="${CMAKE_BINARY_DIR}"
+    SAC_TEST_PYTHON="${SAC_PYTHON}" SAC_TEST_PYTHONPATH="${SAC_PYTHONPATH}")
   sac_warnings(${name})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
-  set(_labels "")
+  set(_props TIMEOUT ${T_TIMEOUT})
   if(T_LABELS)
-    set(_labels LABELS "${T_LABELS}")
+    list(APPEND _props LABELS "${T_LABELS}")
   endif()
   if(T_SERIAL)
-    list(APPEND _labels RUN_SERIAL TRUE)
+    list(APPEND _props RUN_SERIAL TRUE)
   endif()
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-    PROPERTIES TIMEOUT ${T_TIMEOUT} ${_labels}
-               ENVIRONMENT "SAC_SOURCE_DIR=${CMAKE_SOURCE_DIR};SAC_BINARY_DIR=${CMAKE_BINARY_DIR};SAC_PYTHON=${SAC_PYTHON};PYTHONPATH=${SAC_PYTHONPATH}")
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+    PROPERTIES ${_props})
 endfunction()
