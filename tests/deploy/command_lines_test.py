@@ -12,7 +12,8 @@ promise:
   * the entrypoint gives each actor replica an id and each StatefulSet shard the
     shard index of its pod ordinal.
 
-Usage: command_lines_test.py SOURCE_DIR BIN_DIR DOCKER_COMPOSE KUBECTL WORK_DIR
+Usage: PYTHON command_lines_test.py SOURCE_DIR BIN_DIR DOCKER_COMPOSE WORK_DIR, with
+the Python of the venv of tests/deploy/install-tools.sh (PyYAML; kubectl beside it).
 """
 import os
 import re
@@ -21,7 +22,8 @@ import sys
 
 import yaml
 
-SRC, BIN, COMPOSE, KUBECTL, WORK = sys.argv[1:6]
+SRC, BIN, COMPOSE, WORK = sys.argv[1:5]
+KUBECTL = os.path.join(os.path.dirname(sys.executable), "kubectl")
 ENTRYPOINT = os.path.join(SRC, "deploy", "docker-entrypoint.sh")
 METRICS_PORT = "9100"
 failures = []
@@ -225,6 +227,10 @@ def check_k8s(overlay):
 
 
 def main():
+    if not COMPOSE or not os.access(COMPOSE, os.X_OK):
+        fail("docker-compose not found (%r): run deploy/install-deps.sh, then re-run cmake" % COMPOSE)
+    if not os.access(KUBECTL, os.X_OK):
+        fail("%s missing: run tests/deploy/install-tools.sh" % KUBECTL)
     for b in ("sac-replay", "sac-learner", "sac-actor"):
         if not os.access(os.path.join(BIN, b), os.X_OK):
             fail("missing binary %s/%s: build it first" % (BIN, b))
