@@ -89,6 +89,10 @@ if [ ! -f "$venv/.sac-complete" ]; then
 else
   echo "install-deps: venv present ($venv)"
 fi
+# The deploy tests' checkers (kubectl/kustomize, Kubernetes schemas, Dockerfile
+# parser) live in a venv of their own, pinned in that script.
+bash "$repo_root/tests/deploy/install-tools.sh" >/dev/null ||
+  die "installing the deploy checkers failed (see tests/deploy/install-tools.sh's message above)"
 if [ "$(readlink "$repo_root/.venv" 2>/dev/null)" != "$venv" ]; then
   [ -e "$repo_root/.venv" ] && [ ! -L "$repo_root/.venv" ] && die "$repo_root/.venv exists and is not a link: remove it"
   ln -sfn "$venv" "$repo_root/.venv"

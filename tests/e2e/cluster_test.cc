@@ -42,6 +42,10 @@ int RunToExit(const std::vector<std::string>& argv, const std::string& log, absl
 // `sacctl local` trains InvertedPendulum-v5 with 2 shards and 2 actors until a
 // deterministic evaluation reaches 950; then Python pulls the snapshot over
 // gRPC and checks it against the actor's actions and Gymnasium's environment.
+// Variant v2 with the default 256x256 networks: measured to reach 1000 at 16-18k
+// env steps (about 4 minutes on the 2-core machine); v1 (fixed temperature) and
+// 64x64 networks stayed on the "balance but drift to the rail" plateau (returns
+// 55-95) past 30k steps in our runs, as Stable-Baselines3's SAC did past 14k.
 TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
   const std::string dir = testing::MakeTempDir("e2e_learn");
   const std::string run = dir + "/run";
@@ -50,7 +54,7 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
       {testing::BinaryPath("sacctl"), "local", "--task=InvertedPendulum-v5", "--variant=v2",
        "--shards=2", "--actors=2", "--run_dir=" + run, "--seed=1", "--min_replay_size=1000",
        "--random_steps=1000", "--eval_every_env_steps=2000", "--eval_episodes=5",
-       "--target_return=950", "--max_env_steps=60000", "--hidden_sizes=64,64",
+       "--target_return=950", "--max_env_steps=45000",
        "--durability=false", "--plain_progress", "--progress_interval_seconds=5"},
       dir + "/sacctl.log", absl::Minutes(9), &out);
   ASSERT_EQ(rc, 0) << "sacctl local did not reach the target; its output:\n"
@@ -63,7 +67,7 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
   auto learner = ChildProcess::Start(
       {testing::BinaryPath("sac-learner"), "--task=InvertedPendulum-v5", "--run_dir=" + run + "/learner",
        "--replay_addresses=127.0.0.1:" + std::to_string(testing::PickFreePort()),
-       "--sac.variant=v2", "--sac.hidden_sizes=64,64", "--eval_every_env_steps=0",
+       "--sac.variant=v2", "--eval_every_env_steps=0",
        "--server.port_file=" + port_file},
       dir + "/learner2.log");
   ASSERT_TRUE(learner.ok());
