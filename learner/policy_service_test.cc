@@ -1,0 +1,175 @@
+#include "learner/policy_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/server.h"
+#include "common/policy_metadata.h"
+#include "common/safetensors.h"
+#include "common/tensor_codec.h"
+#include "tests/testing/process.h"
+
+namespace sac::learner {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::shared_ptr<const v1::Policy> PolicyOf(uint64_t version) {
+  auto p = std::make_shared<v1::Policy>();
+  p->mutable_metadata()->set_version(version);
+  p->mutable_metadata()->set_task("Hopper-v5");
+  auto* t = p->add_tensors();
+  t->set_name("policy.fc0.bias");
+  EncodeVector(std::vector<float>(4, static_cast<float>(version)), t->mutable_tensor());
+  return p;
+}
+
+class PolicyServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("policy_service");
+    store_ = std::make_unique<PolicyStore>(dir_, &metrics_);
+    service_ = std::make_unique<PolicyServiceImpl>(store_.get(), "");
+    v1::ServerConfig config;
+    config.set_grpc_address("127.0.0.1:0");
+    config.set_max_message_bytes(1 << 24);
+    auto endpoints = StartServing(config, {service_.get()}, &metrics_);
+    ASSERT_TRUE(endpoints.ok()) << endpoints.status();
+    endpoints_ = std::move(*endpoints);
+    auto channel = MakeChannel("127.0.0.1:" + std::to_string(endpoints_.grpc_port), {});
+    ASSERT_TRUE(channel.ok());
+    stub_ = v1::PolicyService::NewStub(*channel);
+  }
+  void TearDown() override {
+    store_->Shutdown();
+    endpoints_.grpc_server->Shutdown();
+  }
+
+  std::string dir_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<PolicyStore> store_;
+  std::unique_ptr<PolicyServiceImpl> service_;
+  ServingEndpoints endpoints_;
+  std::unique_ptr<v1::PolicyService::Stub> stub_;
+};
+
+TEST_F(PolicyServiceTest, LatestBeforeAndAfterPublish) {
+  grpc::ClientContext c1;
+  v1::Policy p;
+  grpc::Status s = stub_->GetLatestPolicy(&c1, {}, &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr("no policy published yet"));
+  ASSERT_TRUE(store_->Publish(PolicyOf(3)).ok());
+  grpc::ClientContext c2;
+  ASSERT_TRUE(stub_->GetLatestPolicy(&c2, {}, &p).ok());
+  EXPECT_EQ(p.metadata().version(), 3u);
+  // Versions only go up; an old one changes nothing.
+  const absl::Status old = store_->Publish(PolicyOf(2));
+  EXPECT_EQ(old.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->latest_version(), 3u);
+}
+
+TEST_F(PolicyServiceTest, WatchersGetIncreasingVersionsEndingWithTheNewest) {
+  ASSERT_TRUE(store_->Publish(PolicyOf(1)).ok());
+  grpc::ClientContext context;
+  v1::WatchPolicyRequest request;
+  auto reader = stub_->WatchPolicy(&context, request);
+  v1::Policy p;
+  ASSERT_TRUE(reader->Read(&p));  // the current one at once
+  EXPECT_EQ(p.metadata().version(), 1u);
+  // Many versions while the client does not read: it may skip some, never
+  // goes back, and ends with the newest.
+  for (uint64_t v = 2; v <= 200; ++v) ASSERT_TRUE(store_->Publish(PolicyOf(v)).ok());
+  uint64_t last = 1;
+  int received = 0;
+  while (last < 200 && reader->Read(&p)) {
+    EXPECT_GT(p.metadata().version(), last);
+    last = p.metadata().version();
+    ++received;
+  }
+  EXPECT_EQ(last, 200u);
+  EXPECT_LE(received, 199);
+  // Shutdown of the store ends the stream cleanly.
+  store_->Shutdown();
+  EXPECT_FALSE(reader->Read(&p));
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
+TEST_F(PolicyServiceTest, WatchAfterAVersionWaitsForANewerOne) {
+  ASSERT_TRUE(store_->Publish(PolicyOf(5)).ok());
+  grpc::ClientContext context;
+  v1::WatchPolicyRequest request;
+  request.set_after_version(5);
+  auto reader = stub_->WatchPolicy(&context, request);
+  std::thread publisher([&] {
+    // Published only once the watcher is registered: no sleep, a condition.
+    testing::WaitFor([&] { return store_->latest_version() == 5; }, absl::Seconds(5));
+    testing::WaitFor(
+        [&] {
+          const std::string text = metrics_.Exposition();
+          return text.find("sac_learner_policy_watchers 1") != std::string::npos;
+        },
+        absl::Seconds(10));
+    EXPECT_TRUE(store_->Publish(PolicyOf(6)).ok());
+  });
+  v1::Policy p;
+  ASSERT_TRUE(reader->Read(&p));
+  EXPECT_EQ(p.metadata().version(), 6u);  // not 5: the client had it
+  publisher.join();
+  context.TryCancel();
+}
+
+TEST_F(PolicyServiceTest, SnapshotsListedAndServedByVersion) {
+  grpc::ClientContext c0;
+  v1::Snapshot snap;
+  v1::GetSnapshotRequest newest;
+  EXPECT_EQ(stub_->GetSnapshot(&c0, newest, &snap).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Two files as the learner writes them, and a stray file that is ignored.
+  for (uint64_t v : {10, 20}) {
+    SafetensorsFile f;
+    v1::PolicyMetadata m;
+    m.set_task("Hopper-v5");
+    m.set_obs_dim(11);
+    m.set_act_dim(3);
+    m.add_hidden_sizes(8);
+    m.set_version(v);
+    m.set_env_steps(v * 100);
+    EncodeVector(std::vector<float>(3, -1.f), m.mutable_action_low());
+    EncodeVector(std::vector<float>(3, 1.f), m.mutable_action_high());
+    f.metadata = PolicyMetadataToStrings(m);
+    f.tensors["policy.fc0.bias"] = {{8}, std::vector<float>(8, 0.5f)};
+    std::ofstream(dir_ + "/" + PolicyStore::SnapshotFileName(v), std::ios::binary)
+        << SerializeSafetensors(f);
+  }
+  std::ofstream(dir_ + "/notes.txt") << "not a snapshot";
+  grpc::ClientContext c1;
+  v1::ListSnapshotsResponse list;
+  ASSERT_TRUE(stub_->ListSnapshots(&c1, {}, &list).ok());
+  ASSERT_EQ(list.snapshots_size(), 2);
+  EXPECT_EQ(list.snapshots(0).version(), 10u);
+  grpc::ClientContext c2;
+  ASSERT_TRUE(stub_->GetSnapshot(&c2, newest, &snap).ok());
+  EXPECT_EQ(snap.metadata().version(), 20u);
+  EXPECT_EQ(snap.info().env_steps(), 2000u);
+  auto parsed = ParseSafetensors(snap.safetensors());
+  ASSERT_TRUE(parsed.ok());
+  grpc::ClientContext c3;
+  v1::GetSnapshotRequest missing;
+  missing.set_version(15);
+  grpc::Status s = stub_->GetSnapshot(&c3, missing, &snap);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("on disk: 10, 20"));
+  store_->PruneSnapshots(1);
+  grpc::ClientContext c4;
+  ASSERT_TRUE(stub_->ListSnapshots(&c4, {}, &list).ok());
+  ASSERT_EQ(list.snapshots_size(), 1);
+  EXPECT_EQ(list.snapshots(0).version(), 20u);
+}
+
+}  // namespace
+}  // namespace sac::learner
