@@ -15,6 +15,8 @@ if [ ! -x "$root/usr/bin/apt-get" ]; then
 fi
 # Let the package registries answer from inside, as on our machines.
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# debootstrap leaves no /etc/hosts; every installed Debian has one naming localhost.
+[ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf"
 if [ -d /usr/local/share/ca-certificates ]; then
   mkdir -p "$root/usr/local/share/ca-certificates"
