@@ -143,7 +143,7 @@ void Actor::WatchPolicyLoop() {
   }
 }
 
-void Actor::AppendStep() {
+void Actor::AppendStep(uint64_t acted_version) {
   const int n = envs_->num_envs();
   const int od = envs_->obs_dim(), ad = envs_->act_dim();
   auto prev = envs_->prev_observations();
@@ -156,7 +156,7 @@ void Actor::AppendStep() {
   for (int i = 0; i < n; ++i) {
     terminated_.push_back(static_cast<char>(envs_->terminated()[i]));
     truncated_.push_back(static_cast<char>(envs_->truncated()[i]));
-    versions_.push_back(acting_version_.load());
+    versions_.push_back(acted_version);
   }
   rows_ += n;
   (void)od;
@@ -242,19 +242,21 @@ absl::Status Actor::Run(const absl::Notification& stop) {
       policy_lag_->Set(static_cast<double>(latest_seen_version_ - std::min(latest_seen_version_, acting_version_.load())));
     }
     const auto t0 = std::chrono::steady_clock::now();
+    // Version 0 marks uniform random actions, also while a policy is already here.
+    uint64_t acted_version = 0;
     if (policy_ == nullptr || env_steps_.load() < config_.random_steps()) {
       for (int i = 0; i < n; ++i) {
         for (int j = 0; j < ad; ++j) actions_[static_cast<size_t>(i) * ad + j] = uniform[j](rng_);
       }
-      if (policy_ == nullptr) acting_version_.store(0);
     } else {
+      acted_version = policy_->version();
       auto obs = envs_->observations();
       policy_->Act(std::span<const float>(obs.data(), obs.size()), n, false, &rng_, actions_);
       inference_seconds_->Observe(Seconds(std::chrono::steady_clock::now() - t0));
     }
     RETURN_IF_ERROR(envs_->Step(actions_));
     step_seconds_->Observe(Seconds(std::chrono::steady_clock::now() - t0));
-    AppendStep();
+    AppendStep(acted_version);
     RecordEpisodes();
     env_steps_.fetch_add(n);
     steps_total_->Increment(n);

@@ -51,7 +51,9 @@ class Actor {
   explicit Actor(const v1::ActorConfig& config) : config_(config) {}
   void WatchPolicyLoop();
   absl::Status SendPending(bool flush);
-  void AppendStep();
+  // Appends this step's rows; `acted_version` is the policy that chose the
+  // actions (0: uniform random).
+  void AppendStep(uint64_t acted_version);
   void RecordEpisodes();
 
   const v1::ActorConfig config_;
