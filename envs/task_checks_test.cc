@@ -7,6 +7,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include "envs/task_param_name.h"
+
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -111,13 +113,7 @@ TEST_P(GymChecks, MatchGymnasium) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tasks, GymChecks, ::testing::ValuesIn(KnownTaskNames()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n) {
-                             if (c == '-') c = '_';
-                           }
-                           return n;
-                         });
+                         TaskParamName);
 
 }  // namespace
 }  // namespace sac::envs

@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "envs/task_param_name.h"
+
 #include <cmath>
 #include <vector>
 
@@ -139,13 +141,7 @@ TEST_P(EveryTask, OutOfBoundsActionsAreClampedByMujocoAndChargedAsGiven) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tasks, EveryTask, ::testing::ValuesIn(KnownTaskNames()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n) {
-                             if (c == '-') c = '_';
-                           }
-                           return n;
-                         });
+                         TaskParamName);
 
 }  // namespace
 }  // namespace sac::envs
