@@ -34,16 +34,24 @@ absl::StatusOr<std::unique_ptr<Actor>> Actor::Create(const v1::ActorConfig& conf
   if (!config.client().auth_token_file().empty()) {
     ASSIGN_OR_RETURN(a->token_, ReadTokenFile(config.client().auth_token_file()));
   }
-  for (const auto& address : config.replay_addresses()) {
+  a->rng_.seed(config.env().seed() * 7919 + config.actor_id());
+  const std::vector<std::string> env = {config.env().task()};
+  Family<Counter>* acked = metrics->AddCounter(
+      "sac_actor_transitions_acked_total",
+      "Transitions the replay shard acknowledged as stored (shard: index in replay_addresses)",
+      {"env", "shard"});
+  for (int i = 0; i < config.replay_addresses_size(); ++i) {
     replay::WriterOptions w;
-    w.address = address;
+    w.address = config.replay_addresses(i);
     w.client = config.client();
     w.max_in_flight_batches = static_cast<int>(config.max_unacked_batches());
     ASSIGN_OR_RETURN(auto writer, replay::ReplayWriter::Create(w));
+    Counter* shard_acked = acked->WithLabels({config.env().task(), absl::StrCat(i)});
+    writer->SetAckObserver([shard_acked](uint64_t, uint64_t, int64_t rows) {
+      shard_acked->Increment(static_cast<double>(rows));
+    });
     a->writers_.push_back(std::move(writer));
   }
-  a->rng_.seed(config.env().seed() * 7919 + config.actor_id());
-  const std::vector<std::string> env = {config.env().task()};
   a->steps_total_ = metrics->AddCounter("sac_actor_env_steps_total", "Environment steps taken",
                                         {"env"})->WithLabels(env);
   a->episodes_total_ = metrics->AddCounter("sac_actor_episodes_total", "Episodes finished",
@@ -181,7 +189,7 @@ void Actor::RecordEpisodes() {
   }
 }
 
-absl::Status Actor::SendPending(bool flush) {
+absl::Status Actor::SendPending(bool flush, const absl::Notification* stop) {
   if (rows_ == 0 || (!flush && rows_ < static_cast<int>(config_.send_batch_rows()))) {
     return absl::OkStatus();
   }
@@ -204,18 +212,39 @@ absl::Status Actor::SendPending(bool flush) {
   truncated_.clear();
   versions_.clear();
   rows_ = 0;
-  // Round robin over shards; a full writer (shard slow or away) makes us wait,
-  // which bounds memory: the actor does not run ahead of what the shards take.
-  replay::ReplayWriter* writer = writers_[next_writer_].get();
-  next_writer_ = (next_writer_ + 1) % writers_.size();
-  while (true) {
-    auto seq = writer->Write(batch, absl::Seconds(1));
-    if (seq.ok()) break;
+  // Round robin over the shards whose writer has room: a shard that is slow or
+  // away (its writer holds max_unacked_batches unacknowledged) is skipped, so
+  // the others keep getting data. When every writer is full we wait, which
+  // bounds memory: the actor does not run ahead of what the shards take.
+  const size_t n = writers_.size();
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);  // only when stopping
+  for (;;) {
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = (next_writer_ + k) % n;
+      auto seq = writers_[i]->Write(batch, absl::ZeroDuration());
+      if (seq.ok()) {
+        next_writer_ = (i + 1) % n;
+        rows_sent_total_->Increment(rows);
+        return absl::OkStatus();
+      }
+      if (seq.status().code() != absl::StatusCode::kDeadlineExceeded) return seq.status();
+    }
+    auto seq = writers_[next_writer_]->Write(batch, absl::Milliseconds(200));
+    if (seq.ok()) {
+      next_writer_ = (next_writer_ + 1) % n;
+      rows_sent_total_->Increment(rows);
+      return absl::OkStatus();
+    }
     if (seq.status().code() != absl::StatusCode::kDeadlineExceeded) return seq.status();
-    if (stopping_.load()) return absl::OkStatus();  // shutting down with a shard away: drop
+    if (stopping_.load() || (stop != nullptr && stop->HasBeenNotified() &&
+                             (flush ? absl::Now() >= give_up : true))) {
+      // Stopping while every shard is full or away: these rows are dropped
+      // (never acknowledged, so nothing acknowledged is lost).
+      SAC_LOG(WARNING) << "stopping with every replay writer full: " << rows
+                       << " transitions not sent";
+      return absl::OkStatus();
+    }
   }
-  rows_sent_total_->Increment(rows);
-  return absl::OkStatus();
 }
 
 absl::Status Actor::Run(const absl::Notification& stop) {
@@ -261,7 +290,7 @@ absl::Status Actor::Run(const absl::Notification& stop) {
     env_steps_.fetch_add(n);
     steps_total_->Increment(n);
     window_steps += n;
-    RETURN_IF_ERROR(SendPending(false));
+    RETURN_IF_ERROR(SendPending(false, &stop));
     const double elapsed = Seconds(std::chrono::steady_clock::now() - window_start);
     if (elapsed >= 2.0) {
       absl::MutexLock lock(&mu_);
@@ -270,7 +299,7 @@ absl::Status Actor::Run(const absl::Notification& stop) {
       window_start = std::chrono::steady_clock::now();
     }
   }
-  RETURN_IF_ERROR(SendPending(true));
+  RETURN_IF_ERROR(SendPending(true, &stop));
   for (auto& w : writers_) {
     absl::Status s = w->Close(absl::Seconds(10));
     if (!s.ok()) SAC_LOG(WARNING) << "closing a replay writer: " << s;

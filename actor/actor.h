@@ -2,7 +2,8 @@
 // environments with one batched policy forward per step (uniform random actions
 // while it has no policy yet or for its first `random_steps`), records every
 // transition with the policy version that acted, and sends them to the replay
-// shards in batches (round robin over shards; each shard acknowledges). New
+// shards in batches (round robin over the shards whose writer has room, so a
+// shard that is away does not hold up the others; each shard acknowledges). New
 // policy versions arrive on a WatchPolicy stream from the learner and are
 // switched in between steps; while the learner is away the actor keeps acting
 // with the weights it has and reconnects with backoff.
@@ -50,7 +51,11 @@ class Actor {
  private:
   explicit Actor(const v1::ActorConfig& config) : config_(config) {}
   void WatchPolicyLoop();
-  absl::Status SendPending(bool flush);
+  // Sends the rows gathered so far as one batch (when `flush`, or once
+  // send_batch_rows are there). Waits while every writer is full; gives up
+  // (dropping the unacknowledged rows) once `stop` is notified, after up to
+  // 10 s when flushing.
+  absl::Status SendPending(bool flush, const absl::Notification* stop);
   // Appends this step's rows; `acted_version` is the policy that chose the
   // actions (0: uniform random).
   void AppendStep(uint64_t acted_version);

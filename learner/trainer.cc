@@ -221,10 +221,15 @@ absl::Status Trainer::Checkpoint() {
 }
 
 void Trainer::RefreshEnvSteps() {
-  auto status = sampler_->Status(absl::Seconds(2));
-  if (!status.ok()) return;  // a shard away: keep the last figure
+  // A shard that is away counts with its last answer; one the sampler already
+  // left out is not waited for (StatusEach answers for it at once).
+  const auto status = sampler_->StatusEach(absl::Seconds(2));
+  shard_inserts_.resize(status.size(), 0);
   uint64_t total = 0;
-  for (const auto& s : *status) total += s.inserts_total();
+  for (size_t i = 0; i < status.size(); ++i) {
+    if (status[i].ok()) shard_inserts_[i] = status[i]->inserts_total();
+    total += shard_inserts_[i];
+  }
   env_steps_.store(std::max(env_steps_.load(), total));
   env_steps_gauge_->Set(static_cast<double>(env_steps_.load()));
 }
@@ -244,7 +249,9 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
     const auto now = std::chrono::steady_clock::now();
     if (Seconds(now - last_refresh) >= 1.0) {
       RefreshEnvSteps();
-      last_refresh = now;
+      // From the end of the call: a shard that makes it wait for its deadline
+      // must not make the next one due at once.
+      last_refresh = std::chrono::steady_clock::now();
       absl::MutexLock lock(&mu_);
       const double dt = Seconds(now - rate_start);
       if (dt >= 2.0) {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -75,6 +76,7 @@ class Trainer {
   double updates_per_second_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> env_steps_{0};
   std::atomic<uint64_t> updates_{0};  // learner_->updates(), readable from any thread
+  std::vector<uint64_t> shard_inserts_;  // last inserts_total each shard reported (Run's thread)
 
   Counter* updates_total_;
   Counter* sample_errors_total_;

@@ -1,6 +1,9 @@
 #include "replay_server/replay_client.h"
 
+#include <algorithm>
 #include <deque>
+#include <memory>
+#include <string>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -238,22 +241,59 @@ class ReplayWriterImpl final : public ReplayWriter {
 
 class ReplaySamplerImpl final : public ReplaySampler {
  public:
-  ReplaySamplerImpl(std::vector<std::unique_ptr<v1::ReplayService::Stub>> stubs, std::string token,
-                    uint64_t seed)
-      : stubs_(std::move(stubs)), token_(std::move(token)), sizes_(stubs_.size(), 0) {
+  ReplaySamplerImpl(std::vector<std::unique_ptr<v1::ReplayService::Stub>> stubs,
+                    std::vector<std::string> addresses, std::string token,
+                    const v1::ClientConfig& client, uint64_t seed)
+      : stubs_(std::move(stubs)),
+        addresses_(std::move(addresses)),
+        token_(std::move(token)),
+        initial_backoff_(absl::Seconds(client.initial_backoff_seconds())),
+        max_backoff_(absl::Seconds(client.max_backoff_seconds())),
+        health_(std::make_shared<Health>()) {
+    {
+      absl::MutexLock lock(&health_->mu);
+      health_->shards.resize(stubs_.size());
+      for (ShardHealth& s : health_->shards) s.backoff = initial_backoff_;
+    }
+    absl::MutexLock lock(&mu_);
     if (seed != 0) gen_ = absl::BitGen(std::seed_seq{static_cast<uint32_t>(seed)});
+  }
+
+  ~ReplaySamplerImpl() override {
+    // Probes still in flight use the stubs' channels: cancel them and wait for
+    // their callbacks (which hold their own reference to `health_`).
+    absl::MutexLock lock(&health_->mu);
+    for (ShardHealth& s : health_->shards) {
+      if (s.probing && s.probe) s.probe->context.TryCancel();
+    }
+    health_->mu.Await(absl::Condition(
+        +[](int* in_flight) { return *in_flight == 0; }, &health_->probes_in_flight));
   }
 
   int num_shards() const override { return static_cast<int>(stubs_.size()); }
 
-  absl::StatusOr<std::vector<v1::ReplayStatus>> Status(absl::Duration timeout) override {
+  std::vector<absl::StatusOr<v1::ReplayStatus>> StatusEach(absl::Duration timeout) override {
     const size_t n = stubs_.size();
+    std::vector<absl::StatusOr<v1::ReplayStatus>> result(n, absl::UnknownError("not asked"));
+    std::vector<bool> ask(n, false);
+    {
+      absl::MutexLock lock(&health_->mu);
+      for (size_t i = 0; i < n; ++i) {
+        const ShardHealth& s = health_->shards[i];
+        ask[i] = !s.down;
+        if (s.down) result[i] = DownErrorLocked(i);
+      }
+    }
+    StartDueProbes(timeout);
     std::vector<v1::ReplayStatus> out(n);
     std::vector<grpc::Status> status(n);
     std::vector<std::unique_ptr<grpc::ClientContext>> contexts(n);
-    absl::BlockingCounter counter(static_cast<int>(n));
+    int calls = 0;
+    for (size_t i = 0; i < n; ++i) calls += ask[i];
+    absl::BlockingCounter counter(calls);
     v1::ReplayStatusRequest request;
     for (size_t i = 0; i < n; ++i) {
+      if (!ask[i]) continue;
       contexts[i] = std::make_unique<grpc::ClientContext>();
       PrepareClientContext(contexts[i].get(), timeout, token_);
       stubs_[i]->async()->GetStatus(contexts[i].get(), &request, &out[i],
@@ -263,41 +303,83 @@ class ReplaySamplerImpl final : public ReplaySampler {
                                     });
     }
     counter.Wait();
+    absl::MutexLock lock(&health_->mu);
     for (size_t i = 0; i < n; ++i) {
-      if (!status[i].ok()) return Annotate(FromGrpcStatus(status[i]), absl::StrCat("shard ", i));
+      if (!ask[i]) continue;
+      if (status[i].ok()) {
+        health_->shards[i].size = out[i].size();
+        result[i] = std::move(out[i]);
+        continue;
+      }
+      // GetStatus never waits inside the shard: no answer in time is no answer.
+      if (status[i].error_code() == grpc::StatusCode::UNAVAILABLE ||
+          status[i].error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        MarkDownLocked(health_.get(), i, addresses_[i], status[i].error_message(), max_backoff_);
+      }
+      result[i] = Annotate(FromGrpcStatus(status[i]), absl::StrCat("shard ", i));
     }
-    absl::MutexLock lock(&mu_);
-    for (size_t i = 0; i < n; ++i) sizes_[i] = out[i].size();
+    return result;
+  }
+
+  absl::StatusOr<std::vector<v1::ReplayStatus>> Status(absl::Duration timeout) override {
+    std::vector<absl::StatusOr<v1::ReplayStatus>> each = StatusEach(timeout);
+    std::vector<v1::ReplayStatus> out;
+    for (auto& s : each) {
+      if (!s.ok()) return s.status();
+      out.push_back(std::move(*s));
+    }
     return out;
   }
 
   absl::StatusOr<MergedSample> Sample(int batch_size, absl::Duration timeout) override {
     if (batch_size < 1) return absl::InvalidArgumentError("batch_size: must be at least 1");
-    std::vector<uint64_t> sizes;
+    const size_t n = stubs_.size();
+    StartDueProbes(timeout);
+    std::vector<uint64_t> sizes(n, 0);
+    std::vector<bool> up(n, false);
     {
-      absl::MutexLock lock(&mu_);
-      sizes = sizes_;
+      absl::MutexLock lock(&health_->mu);
+      for (size_t i = 0; i < n; ++i) {
+        up[i] = !health_->shards[i].down;
+        sizes[i] = up[i] ? health_->shards[i].size : 0;
+      }
     }
-    bool any = false;
-    for (uint64_t s : sizes) any |= s > 0;
-    if (!any) {
-      ASSIGN_OR_RETURN(std::vector<v1::ReplayStatus> status, Status(timeout));
-      for (size_t i = 0; i < status.size(); ++i) sizes[i] = status[i].size();
+    bool any_up = false, any_rows = false;
+    for (size_t i = 0; i < n; ++i) {
+      any_up |= up[i];
+      any_rows |= sizes[i] > 0;
+    }
+    if (!any_up) return NoShardError();
+    if (!any_rows) {
+      // First call, or every reachable shard was empty: ask for their sizes.
+      std::vector<absl::StatusOr<v1::ReplayStatus>> each = StatusEach(timeout);
+      absl::Status first_error;
+      any_up = false;
+      for (size_t i = 0; i < n; ++i) {
+        up[i] = each[i].ok();
+        sizes[i] = up[i] ? each[i]->size() : 0;
+        any_up |= up[i];
+        if (!up[i] && first_error.ok()) first_error = each[i].status();
+      }
+      if (!any_up) return first_error;
     }
     uint64_t total = 0;
     for (uint64_t s : sizes) total += s;
     if (total == 0) {
-      // Nothing anywhere yet: ask every shard for its share anyway, so the
-      // rate limiters (min size) make the caller wait instead of failing.
-      for (uint64_t& s : sizes) s = 1;
-      total = sizes.size();
+      // Nothing anywhere yet: ask every reachable shard for its share anyway,
+      // so the rate limiters (min size) make the caller wait instead of failing.
+      for (size_t i = 0; i < n; ++i) {
+        if (up[i]) {
+          sizes[i] = 1;
+          ++total;
+        }
+      }
     }
     std::vector<int> counts;
     {
       absl::MutexLock lock(&mu_);
       counts = SplitBatch(batch_size, sizes, gen_);
     }
-    const size_t n = stubs_.size();
     std::vector<v1::SampleResponse> parts(n);
     std::vector<grpc::Status> status(n);
     std::vector<std::unique_ptr<grpc::ClientContext>> contexts(n);
@@ -317,17 +399,35 @@ class ReplaySamplerImpl final : public ReplaySampler {
                                  });
     }
     counter.Wait();
-    for (size_t i = 0; i < n; ++i) {
-      if (counts[i] > 0 && !status[i].ok()) {
-        return Annotate(FromGrpcStatus(status[i]), absl::StrCat("shard ", i));
+    absl::Status first_error;
+    std::vector<size_t> to_probe;
+    {
+      absl::MutexLock lock(&health_->mu);
+      for (size_t i = 0; i < n; ++i) {
+        if (counts[i] == 0) continue;
+        if (status[i].ok()) {
+          health_->shards[i].size = parts[i].table_size();  // fresh sizes for the next split
+          continue;
+        }
+        if (status[i].error_code() == grpc::StatusCode::UNAVAILABLE) {
+          // Gone (connection refused or reset, shutting down): leave it out
+          // until a probe finds it again, so the others keep serving.
+          MarkDownLocked(health_.get(), i, addresses_[i], status[i].error_message(),
+                         max_backoff_);
+        } else if (status[i].error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+          // Either its rate limiter held the sample (it answers GetStatus at
+          // once) or it does not answer at all (hung, partitioned): a probe
+          // tells which, without holding up the next sample.
+          to_probe.push_back(i);
+        }
+        if (first_error.ok()) {
+          first_error = Annotate(FromGrpcStatus(status[i]), absl::StrCat("shard ", i));
+        }
       }
     }
-    // Fresh sizes for the next split.
-    {
-      absl::MutexLock lock(&mu_);
-      for (size_t i = 0; i < n; ++i) {
-        if (counts[i] > 0) sizes_[i] = parts[i].table_size();
-      }
+    if (!first_error.ok()) {
+      for (size_t i : to_probe) StartProbe(i, timeout);
+      return first_error;
     }
     return Merge(parts, counts, sizes, total);
   }
@@ -427,10 +527,117 @@ class ReplaySamplerImpl final : public ReplaySampler {
     return out;
   }
 
+  // One GetStatus to a shard that is left out (or may be hung), in flight.
+  struct Probe {
+    grpc::ClientContext context;
+    v1::ReplayStatusRequest request;
+    v1::ReplayStatus response;
+  };
+  struct ShardHealth {
+    uint64_t size = 0;            // rows at its last answer
+    bool down = false;            // left out of sampling until a probe answers
+    absl::Time retry_at;          // next probe while down
+    absl::Duration backoff;       // before the probe after that
+    std::string error;            // why it is down
+    bool probing = false;
+    std::shared_ptr<Probe> probe;
+  };
+  // Shared with the probes' callbacks, which may outlive a Sample call.
+  struct Health {
+    absl::Mutex mu;
+    std::vector<ShardHealth> shards ABSL_GUARDED_BY(mu);
+    int probes_in_flight ABSL_GUARDED_BY(mu) = 0;
+  };
+
+  static void MarkDownLocked(Health* health, size_t i, const std::string& address,
+                             const std::string& error, absl::Duration max_backoff)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(health->mu) {
+    ShardHealth& s = health->shards[i];
+    if (!s.down) {
+      SAC_LOG(WARNING) << "replay shard " << i << " (" << address << ") does not answer ("
+                       << error << "); sampling from the other shards, probing it with backoff";
+    }
+    s.down = true;
+    s.error = error;
+    s.retry_at = absl::Now() + s.backoff;
+    s.backoff = std::min(s.backoff * 2, max_backoff);
+  }
+
+  absl::Status DownErrorLocked(size_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(health_->mu) {
+    return absl::UnavailableError(absl::StrCat("shard ", i, " (", addresses_[i],
+                                               "): not answering (",
+                                               health_->shards[i].error,
+                                               "); left out until it answers again"));
+  }
+
+  absl::Status NoShardError() const {
+    absl::MutexLock lock(&health_->mu);
+    std::string why;
+    for (size_t i = 0; i < stubs_.size(); ++i) {
+      absl::StrAppend(&why, i == 0 ? "" : "; ", DownErrorLocked(i).message());
+    }
+    return absl::UnavailableError(absl::StrCat("no replay shard answers: ", why));
+  }
+
+  // Probes the down shards whose backoff has passed.
+  void StartDueProbes(absl::Duration timeout) {
+    std::vector<size_t> due;
+    {
+      absl::MutexLock lock(&health_->mu);
+      const absl::Time now = absl::Now();
+      for (size_t i = 0; i < health_->shards.size(); ++i) {
+        const ShardHealth& s = health_->shards[i];
+        if (s.down && !s.probing && now >= s.retry_at) due.push_back(i);
+      }
+    }
+    for (size_t i : due) StartProbe(i, timeout);
+  }
+
+  // An asynchronous GetStatus of shard i (none if one is in flight): an answer
+  // brings it (back) into sampling with its size, no answer (unavailable, or
+  // nothing within `timeout`) leaves it out until the next probe.
+  void StartProbe(size_t i, absl::Duration timeout) {
+    auto probe = std::make_shared<Probe>();
+    {
+      absl::MutexLock lock(&health_->mu);
+      ShardHealth& s = health_->shards[i];
+      if (s.probing) return;
+      s.probing = true;
+      s.probe = probe;
+      ++health_->probes_in_flight;
+    }
+    PrepareClientContext(&probe->context, std::min(timeout, max_backoff_), token_);
+    stubs_[i]->async()->GetStatus(
+        &probe->context, &probe->request, &probe->response,
+        [health = health_, probe, i, address = addresses_[i], initial = initial_backoff_,
+         max_backoff = max_backoff_](grpc::Status status) {
+          absl::MutexLock lock(&health->mu);
+          ShardHealth& s = health->shards[i];
+          s.probing = false;
+          if (status.ok()) {
+            if (s.down) {
+              SAC_LOG(INFO) << "replay shard " << i << " (" << address
+                            << ") answers again; sampling from it";
+            }
+            s.down = false;
+            s.size = probe->response.size();
+            s.backoff = initial;
+            s.error.clear();
+          } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                     status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+            MarkDownLocked(health.get(), i, address, status.error_message(), max_backoff);
+          }
+          --health->probes_in_flight;
+        });
+  }
+
   std::vector<std::unique_ptr<v1::ReplayService::Stub>> stubs_;
+  const std::vector<std::string> addresses_;
   const std::string token_;
+  const absl::Duration initial_backoff_;
+  const absl::Duration max_backoff_;
+  const std::shared_ptr<Health> health_;
   absl::Mutex mu_;
-  std::vector<uint64_t> sizes_ ABSL_GUARDED_BY(mu_);
   absl::BitGen gen_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -467,8 +674,8 @@ absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(const Sampl
                      MakeChannel(address, options.client, options.max_message_bytes));
     stubs.push_back(v1::ReplayService::NewStub(channel));
   }
-  return std::unique_ptr<ReplaySampler>(
-      new ReplaySamplerImpl(std::move(stubs), std::move(token), options.seed));
+  return std::unique_ptr<ReplaySampler>(new ReplaySamplerImpl(
+      std::move(stubs), options.addresses, std::move(token), options.client, options.seed));
 }
 
 }  // namespace sac::replay

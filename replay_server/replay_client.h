@@ -18,6 +18,14 @@
 // then equally likely. The parts are fetched in parallel and merged into one
 // columnar batch (rows of shard 0 first) with keys, the shard of each row, and
 // the probability of each row in the union (shard probability x shard share).
+// A shard that does not answer (connection refused or reset, shutting down, or
+// no answer to GetStatus within the deadline: hung, partitioned) is left out:
+// the split goes over the shards that answer (the union is then theirs), and
+// the failed call is an error for that one Sample. The left-out shard is probed
+// in the background with GetStatus, with exponential backoff (the client
+// config's initial/max backoff), and joins the split again once it answers. A
+// Sample that runs past its deadline on a shard's rate limiter is not a fault
+// (the shard still answers GetStatus at once) and leaves it in.
 //
 // Thread-safety: ReplayWriter::Write/Flush are thread-safe; ReplaySampler is
 // thread-safe.
@@ -98,8 +106,12 @@ class ReplaySampler {
   // to `timeout`. Shard sizes come from the previous answers (GetStatus at first
   // or when every known size is 0).
   virtual absl::StatusOr<MergedSample> Sample(int batch_size, absl::Duration timeout) = 0;
-  // GetStatus of every shard, in shard order.
+  // GetStatus of every shard, in shard order; the first failure fails it all.
   virtual absl::StatusOr<std::vector<v1::ReplayStatus>> Status(absl::Duration timeout) = 0;
+  // GetStatus of each shard, in shard order, each its answer or its error. A
+  // shard left out of sampling is not called (its error says why it is out), so
+  // a hung shard costs the caller no wait once it has been found.
+  virtual std::vector<absl::StatusOr<v1::ReplayStatus>> StatusEach(absl::Duration timeout) = 0;
   // Sets priorities of rows of one shard (prioritized tables).
   virtual absl::StatusOr<uint64_t> UpdatePriorities(uint32_t shard,
                                                     const std::vector<uint64_t>& keys,
