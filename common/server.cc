@@ -1,6 +1,7 @@
 #include "common/server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -16,10 +17,17 @@
 
 namespace sac {
 
+void KeepFreedMemoryForReuse() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 16 << 20);
+}
+
 absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
                                               const std::vector<grpc::Service*>& services,
                                               const MetricsRegistry* registry,
                                               std::function<absl::Status()> health) {
+  KeepFreedMemoryForReuse();
   ServingEndpoints out;
   if (!config.auth_token_file().empty()) {
     auto token = ReadTokenFile(config.auth_token_file());

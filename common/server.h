@@ -33,11 +33,20 @@ struct ServingEndpoints {
 
 // Starts gRPC with `services` (callback or sync; owned by the caller, who keeps
 // them alive until the server is shut down) and the metrics endpoint, then writes
-// the port file. Errors say which address or file failed.
+// the port file. Errors say which address or file failed. Also tunes the
+// process's malloc for serving (KeepFreedMemoryForReuse).
 absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
                                               const std::vector<grpc::Service*>& services,
                                               const MetricsRegistry* registry,
                                               std::function<absl::Status()> health = nullptr);
+
+// Tells glibc's malloc to keep freed memory for reuse instead of handing it
+// back to the kernel after each large free: a server that builds and frees
+// tens of KB per response otherwise page-faults and zeroes fresh pages on
+// every call (measured: a sixth of the replay shard's CPU under sampling; see
+// docs/perf.md). Allocations of 32 MB and more still get their own mapping and
+// go back when freed. Process-wide and idempotent.
+void KeepFreedMemoryForReuse();
 
 // A channel to `address` with the client's TLS settings and message limit.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,

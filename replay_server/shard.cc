@@ -32,12 +32,19 @@ absl::StatusOr<ShardOptions> ShardOptionsFromConfig(const v1::ReplayServerConfig
   o.table.capacity = static_cast<int64_t>(config.capacity());
   o.table.selector = config.selector();
   o.table.priority_exponent = config.priority_exponent();
-  const double bytes = static_cast<double>(config.capacity()) *
-                       static_cast<double>(o.table.spec.row_bytes());
+  // The table's row records, plus (durable) the column copy a snapshot is
+  // written from, which the shard keeps between snapshots.
+  const int64_t per_row = ReplayTable::StorageBytes(o.table.spec, 1) +
+                          (config.durability().enabled() ? o.table.spec.row_bytes() : 0);
+  const double bytes = static_cast<double>(config.capacity()) * static_cast<double>(per_row);
   if (bytes > static_cast<double>(config.memory_limit_bytes())) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "capacity: ", config.capacity(), " rows x ", o.table.spec.row_bytes(), " bytes = ",
-        static_cast<uint64_t>(bytes), " bytes exceed memory_limit_bytes ",
+        "capacity: ", config.capacity(), " rows x ", per_row, " bytes (",
+        ReplayTable::StorageBytes(o.table.spec, 1), " in the table",
+        config.durability().enabled() ? absl::StrCat(" + ", o.table.spec.row_bytes(),
+                                                     " in the snapshot copy")
+                                      : std::string(),
+        ") = ", static_cast<uint64_t>(bytes), " bytes exceed memory_limit_bytes ",
         config.memory_limit_bytes()));
   }
   o.limiter.min_size_to_sample = config.rate_limiter().min_size_to_sample();

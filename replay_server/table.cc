@@ -10,27 +10,35 @@
 namespace sac::replay {
 namespace {
 
-// Asks for transparent huge pages over a large column (fewer TLB misses when
-// sampling random rows); a hint only.
-// Allocates `n` elements (zeroed) with the hint given before the pages are touched.
-template <typename T>
-void AllocateColumn(std::vector<T>* v, size_t n) {
-  v->reserve(n);
-  const size_t page = 2 << 20;
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(v->data());
-  const uintptr_t end = begin + n * sizeof(T);
-  const uintptr_t first = (begin + page - 1) & ~(page - 1);
-  if (end > first + page) {
-    madvise(reinterpret_cast<void*>(first), (end - first) & ~(page - 1), MADV_HUGEPAGE);
-  }
-  v->resize(n);
+int64_t AlignUp(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
+
+// Maps `bytes` of zeroed, page-aligned memory for the rows, asking for
+// transparent huge pages (fewer TLB misses when sampling random rows; a hint
+// only), and touches every page once so the memory is really there when the
+// shard starts (no page faults on the insert path later, and an overcommitted
+// machine fails here rather than mid-run). nullptr when the mapping fails.
+uint8_t* MapRows(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  madvise(p, bytes, MADV_HUGEPAGE);
+  auto* rows = static_cast<uint8_t*>(p);
+  for (size_t at = 0; at < bytes; at += 4096) rows[at] = 0;
+  return rows;
 }
 
+// Copies field `width` x T of each of `n` rows between a column (row i at
+// column + i * width) and the row records (row i at rows + i * stride + offset).
 template <typename T>
-void CopyRows(const T* src, int64_t width, int64_t from_row, int64_t n, std::vector<T>* dst,
-              int64_t slot) {
-  std::memcpy(dst->data() + slot * width, src + from_row * width,
-              static_cast<size_t>(n * width) * sizeof(T));
+void ColumnToRows(const T* column, int64_t width, int64_t n, uint8_t* rows, int64_t stride,
+                  int64_t offset) {
+  const size_t bytes = static_cast<size_t>(width) * sizeof(T);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(rows + i * stride + offset, column + i * width, bytes);
+}
+template <typename T>
+void RowsToColumn(const uint8_t* rows, int64_t stride, int64_t offset, int64_t width, int64_t n,
+                  T* column) {
+  const size_t bytes = static_cast<size_t>(width) * sizeof(T);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(column + i * width, rows + i * stride + offset, bytes);
 }
 
 // Resizes `s` to `n` elements of T and returns a pointer to its bytes.
@@ -41,6 +49,20 @@ T* ResizeBytes(std::string* s, int64_t n) {
 }
 
 }  // namespace
+
+RowLayout::RowLayout(const TableSpec& spec) {
+  const int64_t f = static_cast<int64_t>(sizeof(float));
+  obs = 0;
+  action = obs + f * spec.obs_dim;
+  reward = action + f * spec.act_dim;
+  next_obs = reward + f;
+  policy_version = AlignUp(next_obs + f * spec.obs_dim, 8);
+  key = policy_version + 8;
+  actor_id = key + 8;
+  terminated = actor_id + 4;
+  truncated = terminated + 1;
+  stride = AlignUp(truncated + 1, 64);
+}
 
 absl::StatusOr<std::unique_ptr<ReplayTable>> ReplayTable::Create(const TableOptions& options) {
   if (options.capacity < 1) {
@@ -59,25 +81,27 @@ absl::StatusOr<std::unique_ptr<ReplayTable>> ReplayTable::Create(const TableOpti
     return absl::InvalidArgumentError(
         absl::StrCat("selector: '", options.selector, "', expected uniform or prioritized"));
   }
-  return std::unique_ptr<ReplayTable>(new ReplayTable(options, std::move(selector)));
+  const size_t bytes = static_cast<size_t>(StorageBytes(options.spec, options.capacity));
+  uint8_t* rows = MapRows(bytes);
+  if (rows == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("capacity: ", options.capacity, " rows need ",
+                                                     bytes, " bytes, which could not be mapped"));
+  }
+  return std::unique_ptr<ReplayTable>(
+      new ReplayTable(options, std::move(selector), rows, bytes));
 }
 
-ReplayTable::ReplayTable(const TableOptions& options, std::unique_ptr<Selector> selector)
+ReplayTable::ReplayTable(const TableOptions& options, std::unique_ptr<Selector> selector,
+                         uint8_t* rows, size_t mapped_bytes)
     : spec_(options.spec),
+      layout_(options.spec),
       capacity_(options.capacity),
       prioritized_(options.selector == "prioritized"),
-      selector_(std::move(selector)) {
-  const size_t c = static_cast<size_t>(capacity_);
-  AllocateColumn(&obs_, c * spec_.obs_dim);
-  AllocateColumn(&action_, c * spec_.act_dim);
-  AllocateColumn(&reward_, c);
-  AllocateColumn(&next_obs_, c * spec_.obs_dim);
-  AllocateColumn(&terminated_, c);
-  AllocateColumn(&truncated_, c);
-  AllocateColumn(&policy_version_, c);
-  AllocateColumn(&actor_id_, c);
-  AllocateColumn(&key_, c);
-}
+      selector_(std::move(selector)),
+      rows_(rows),
+      mapped_bytes_(mapped_bytes) {}
+
+ReplayTable::~ReplayTable() { munmap(rows_, mapped_bytes_); }
 
 void ReplayTable::WriteRowsLocked(uint64_t first_key, const RowsRef& r, int64_t from) {
   // Only the last `capacity_` rows of a batch can survive; skip the others.
@@ -91,16 +115,19 @@ void ReplayTable::WriteRowsLocked(uint64_t first_key, const RowsRef& r, int64_t 
   while (i < r.rows) {
     const int64_t n = std::min(r.rows - i, capacity_ - head_);
     const int64_t slot = head_;
-    CopyRows(r.obs, spec_.obs_dim, i, n, &obs_, slot);
-    CopyRows(r.action, spec_.act_dim, i, n, &action_, slot);
-    CopyRows(r.reward, 1, i, n, &reward_, slot);
-    CopyRows(r.next_obs, spec_.obs_dim, i, n, &next_obs_, slot);
-    CopyRows(r.terminated, 1, i, n, &terminated_, slot);
-    CopyRows(r.truncated, 1, i, n, &truncated_, slot);
-    CopyRows(r.policy_version, 1, i, n, &policy_version_, slot);
-    CopyRows(r.actor_id, 1, i, n, &actor_id_, slot);
+    const int64_t od = spec_.obs_dim, ad = spec_.act_dim, stride = layout_.stride;
+    uint8_t* dst = RowLocked(slot);
+    ColumnToRows(r.obs + i * od, od, n, dst, stride, layout_.obs);
+    ColumnToRows(r.action + i * ad, ad, n, dst, stride, layout_.action);
+    ColumnToRows(r.reward + i, 1, n, dst, stride, layout_.reward);
+    ColumnToRows(r.next_obs + i * od, od, n, dst, stride, layout_.next_obs);
+    ColumnToRows(r.terminated + i, 1, n, dst, stride, layout_.terminated);
+    ColumnToRows(r.truncated + i, 1, n, dst, stride, layout_.truncated);
+    ColumnToRows(r.policy_version + i, 1, n, dst, stride, layout_.policy_version);
+    ColumnToRows(r.actor_id + i, 1, n, dst, stride, layout_.actor_id);
     for (int64_t j = 0; j < n; ++j) {
-      key_[slot + j] = first_key + static_cast<uint64_t>(i - from + j);
+      const uint64_t key = first_key + static_cast<uint64_t>(i - from + j);
+      std::memcpy(dst + j * stride + layout_.key, &key, sizeof(key));
       selector_->Insert(slot + j);
     }
     head_ = (head_ + n) % capacity_;
@@ -155,29 +182,39 @@ absl::Status ReplayTable::Sample(int64_t batch_size, absl::BitGenRef gen,
   pv->Resize(static_cast<int>(b), 0);
   actor->Resize(static_cast<int>(b), 0);
   keys->Resize(static_cast<int>(b), 0);
-  // Draw every slot first, then gather column by column with prefetching: a
-  // random row of a large table misses the cache in every column, and doing the
-  // misses of many rows at once hides most of their latency.
+  // Draw every slot first, then gather row by row, prefetching the whole
+  // record of a row a few rows ahead: a random row of a large table misses the
+  // cache, and having the misses of several rows in flight at once hides most
+  // of their latency.
   thread_local std::vector<Selection> picks;
   picks.resize(static_cast<size_t>(b));
   for (int64_t i = 0; i < b; ++i) picks[i] = selector_->Sample(size, gen);
-  constexpr int64_t kAhead = 8;
-  auto gather = [&](auto* dst, const auto& column, int64_t width) {
-    for (int64_t i = 0; i < b; ++i) {
-      if (i + kAhead < b) __builtin_prefetch(column.data() + picks[i + kAhead].slot * width);
-      std::memcpy(dst + i * width, column.data() + picks[i].slot * width,
-                  static_cast<size_t>(width) * sizeof(*dst));
-    }
+  constexpr int64_t kAhead = 32;
+  const int64_t stride = layout_.stride;
+  const RowLayout& l = layout_;
+  uint8_t* term_out = reinterpret_cast<uint8_t*>(term->data());
+  uint8_t* trunc_out = reinterpret_cast<uint8_t*>(trunc->data());
+  uint64_t* pv_out = pv->mutable_data();
+  uint32_t* actor_out = actor->mutable_data();
+  uint64_t* key_out = keys->mutable_data();
+  auto prefetch = [&](int64_t i) {
+    const uint8_t* row = RowLocked(picks[i].slot);
+    for (int64_t line = 0; line < stride; line += 64) __builtin_prefetch(row + line);
   };
-  gather(obs, obs_, od);
-  gather(action, action_, ad);
-  gather(reward, reward_, 1);
-  gather(next_obs, next_obs_, od);
-  gather(reinterpret_cast<uint8_t*>(term->data()), terminated_, 1);
-  gather(reinterpret_cast<uint8_t*>(trunc->data()), truncated_, 1);
-  gather(pv->mutable_data(), policy_version_, 1);
-  gather(actor->mutable_data(), actor_id_, 1);
-  gather(keys->mutable_data(), key_, 1);
+  for (int64_t i = 0; i < std::min(kAhead, b); ++i) prefetch(i);
+  for (int64_t i = 0; i < b; ++i) {
+    if (i + kAhead < b) prefetch(i + kAhead);
+    const uint8_t* row = RowLocked(picks[i].slot);
+    std::memcpy(obs + i * od, row + l.obs, static_cast<size_t>(od) * sizeof(float));
+    std::memcpy(action + i * ad, row + l.action, static_cast<size_t>(ad) * sizeof(float));
+    std::memcpy(reward + i, row + l.reward, sizeof(float));
+    std::memcpy(next_obs + i * od, row + l.next_obs, static_cast<size_t>(od) * sizeof(float));
+    term_out[i] = row[l.terminated];
+    trunc_out[i] = row[l.truncated];
+    std::memcpy(pv_out + i, row + l.policy_version, sizeof(uint64_t));
+    std::memcpy(actor_out + i, row + l.actor_id, sizeof(uint32_t));
+    std::memcpy(key_out + i, row + l.key, sizeof(uint64_t));
+  }
   for (int64_t i = 0; i < b; ++i) prob[i] = static_cast<float>(picks[i].probability);
   auto set_shape = [](v1::Tensor* t, std::initializer_list<int64_t> shape) {
     t->mutable_shape()->Assign(shape.begin(), shape.end());
@@ -197,7 +234,9 @@ int64_t ReplayTable::SlotOfLocked(uint64_t key) const {
   if (key >= next_key_ || next_key_ - key > static_cast<uint64_t>(size)) return -1;
   const int64_t back = static_cast<int64_t>(next_key_ - key);
   const int64_t slot = ((head_ - back) % capacity_ + capacity_) % capacity_;
-  return key_[slot] == key ? slot : -1;
+  uint64_t held;
+  std::memcpy(&held, RowLocked(slot) + layout_.key, sizeof(held));
+  return held == key ? slot : -1;
 }
 
 absl::StatusOr<int64_t> ReplayTable::UpdatePriorities(std::span<const uint64_t> keys,
@@ -233,16 +272,26 @@ void ReplayTable::CopyInto(TableContents* out) const {
   c.next_key = next_key_;
   c.inserts_total = inserts_total_.load();
   c.samples_total = samples_total_.load();
-  const size_t n = static_cast<size_t>(c.size);
-  c.obs.assign(obs_.begin(), obs_.begin() + n * spec_.obs_dim);
-  c.action.assign(action_.begin(), action_.begin() + n * spec_.act_dim);
-  c.reward.assign(reward_.begin(), reward_.begin() + n);
-  c.next_obs.assign(next_obs_.begin(), next_obs_.begin() + n * spec_.obs_dim);
-  c.terminated.assign(terminated_.begin(), terminated_.begin() + n);
-  c.truncated.assign(truncated_.begin(), truncated_.begin() + n);
-  c.policy_version.assign(policy_version_.begin(), policy_version_.begin() + n);
-  c.actor_id.assign(actor_id_.begin(), actor_id_.begin() + n);
-  c.key.assign(key_.begin(), key_.begin() + n);
+  const int64_t n = c.size, od = spec_.obs_dim, ad = spec_.act_dim, stride = layout_.stride;
+  const size_t un = static_cast<size_t>(n);
+  c.obs.resize(un * od);
+  c.action.resize(un * ad);
+  c.reward.resize(un);
+  c.next_obs.resize(un * od);
+  c.terminated.resize(un);
+  c.truncated.resize(un);
+  c.policy_version.resize(un);
+  c.actor_id.resize(un);
+  c.key.resize(un);
+  RowsToColumn(rows_, stride, layout_.obs, od, n, c.obs.data());
+  RowsToColumn(rows_, stride, layout_.action, ad, n, c.action.data());
+  RowsToColumn(rows_, stride, layout_.reward, 1, n, c.reward.data());
+  RowsToColumn(rows_, stride, layout_.next_obs, od, n, c.next_obs.data());
+  RowsToColumn(rows_, stride, layout_.terminated, 1, n, c.terminated.data());
+  RowsToColumn(rows_, stride, layout_.truncated, 1, n, c.truncated.data());
+  RowsToColumn(rows_, stride, layout_.policy_version, 1, n, c.policy_version.data());
+  RowsToColumn(rows_, stride, layout_.actor_id, 1, n, c.actor_id.data());
+  RowsToColumn(rows_, stride, layout_.key, 1, n, c.key.data());
 }
 
 absl::Status ReplayTable::Restore(const TableContents& c) {
@@ -266,15 +315,16 @@ absl::Status ReplayTable::Restore(const TableContents& c) {
     return absl::DataLossError("snapshot: column sizes do not match the row count");
   }
   absl::MutexLock lock(&mu_);
-  std::copy(c.obs.begin(), c.obs.end(), obs_.begin());
-  std::copy(c.action.begin(), c.action.end(), action_.begin());
-  std::copy(c.reward.begin(), c.reward.end(), reward_.begin());
-  std::copy(c.next_obs.begin(), c.next_obs.end(), next_obs_.begin());
-  std::copy(c.terminated.begin(), c.terminated.end(), terminated_.begin());
-  std::copy(c.truncated.begin(), c.truncated.end(), truncated_.begin());
-  std::copy(c.policy_version.begin(), c.policy_version.end(), policy_version_.begin());
-  std::copy(c.actor_id.begin(), c.actor_id.end(), actor_id_.begin());
-  std::copy(c.key.begin(), c.key.end(), key_.begin());
+  const int64_t od = spec_.obs_dim, ad = spec_.act_dim, stride = layout_.stride;
+  ColumnToRows(c.obs.data(), od, c.size, rows_, stride, layout_.obs);
+  ColumnToRows(c.action.data(), ad, c.size, rows_, stride, layout_.action);
+  ColumnToRows(c.reward.data(), 1, c.size, rows_, stride, layout_.reward);
+  ColumnToRows(c.next_obs.data(), od, c.size, rows_, stride, layout_.next_obs);
+  ColumnToRows(c.terminated.data(), 1, c.size, rows_, stride, layout_.terminated);
+  ColumnToRows(c.truncated.data(), 1, c.size, rows_, stride, layout_.truncated);
+  ColumnToRows(c.policy_version.data(), 1, c.size, rows_, stride, layout_.policy_version);
+  ColumnToRows(c.actor_id.data(), 1, c.size, rows_, stride, layout_.actor_id);
+  ColumnToRows(c.key.data(), 1, c.size, rows_, stride, layout_.key);
   for (int64_t s = 0; s < c.size; ++s) selector_->Insert(s);
   head_ = c.head;
   next_key_ = c.next_key;
@@ -289,16 +339,27 @@ absl::Status ReplayTable::ReadRow(uint64_t key, v1::TransitionBatch* out) const 
   const int64_t s = SlotOfLocked(key);
   if (s < 0) return absl::NotFoundError(absl::StrCat("key ", key, " is not held"));
   const int64_t od = spec_.obs_dim, ad = spec_.act_dim;
+  const uint8_t* row = RowLocked(s);
+  std::vector<float> obs(od), action(ad), next_obs(od);
+  float reward;
+  uint64_t version;
+  uint32_t actor;
+  std::memcpy(obs.data(), row + layout_.obs, obs.size() * sizeof(float));
+  std::memcpy(action.data(), row + layout_.action, action.size() * sizeof(float));
+  std::memcpy(&reward, row + layout_.reward, sizeof(reward));
+  std::memcpy(next_obs.data(), row + layout_.next_obs, next_obs.size() * sizeof(float));
+  std::memcpy(&version, row + layout_.policy_version, sizeof(version));
+  std::memcpy(&actor, row + layout_.actor_id, sizeof(actor));
   out->Clear();
   const int64_t os[] = {1, od}, as[] = {1, ad}, rs[] = {1};
-  EncodeTensor({obs_.data() + s * od, static_cast<size_t>(od)}, os, out->mutable_obs());
-  EncodeTensor({action_.data() + s * ad, static_cast<size_t>(ad)}, as, out->mutable_action());
-  EncodeTensor({reward_.data() + s, 1}, rs, out->mutable_reward());
-  EncodeTensor({next_obs_.data() + s * od, static_cast<size_t>(od)}, os, out->mutable_next_obs());
-  out->set_terminated(std::string(1, static_cast<char>(terminated_[s])));
-  out->set_truncated(std::string(1, static_cast<char>(truncated_[s])));
-  out->add_policy_version(policy_version_[s]);
-  out->add_actor_id(actor_id_[s]);
+  EncodeTensor(obs, os, out->mutable_obs());
+  EncodeTensor(action, as, out->mutable_action());
+  EncodeTensor({&reward, 1}, rs, out->mutable_reward());
+  EncodeTensor(next_obs, os, out->mutable_next_obs());
+  out->set_terminated(std::string(1, static_cast<char>(row[layout_.terminated])));
+  out->set_truncated(std::string(1, static_cast<char>(row[layout_.truncated])));
+  out->add_policy_version(version);
+  out->add_actor_id(actor);
   return absl::OkStatus();
 }
 

@@ -1,8 +1,14 @@
 // ReplayTable: the rows of one shard. Fixed capacity, FIFO eviction (the oldest
-// row is overwritten first), columns in preallocated contiguous storage (no
+// row is overwritten first), rows in one preallocated contiguous block (no
 // allocation per row), a key per row (consecutive, starting at 0), and a
 // selector that draws samples. Called by ReplayShard (inserts, samples,
 // snapshots) and by recovery.
+//
+// Storage is row-major: every field of a row (obs, action, reward, next_obs,
+// policy version, key, actor id, flags) lies in one record of
+// `RowLayout::stride` bytes, aligned to 64 bytes, so a uniformly drawn row costs
+// as few cache misses as its size allows (3 lines for HalfCheetah) instead of
+// one or two per column. Samples and snapshots hand out columns.
 //
 // Thread-safety: all methods are thread-safe. Inserts and priority updates take
 // the writer lock; uniform samples take a reader lock so samplers run in parallel.
@@ -25,6 +31,15 @@
 #include "sac/v1/replay.pb.h"
 
 namespace sac::replay {
+
+// Where each field of a row lies in the table's row record (byte offsets), and
+// the record's size: floats first, then the 8-byte fields, then the small ones,
+// padded to a multiple of 64 bytes (a cache line).
+struct RowLayout {
+  explicit RowLayout(const TableSpec& spec);
+  int64_t obs, action, reward, next_obs, policy_version, key, actor_id, terminated, truncated;
+  int64_t stride;
+};
 
 struct TableOptions {
   TableSpec spec;
@@ -51,6 +66,10 @@ struct TableContents {
 
 class ReplayTable {
  public:
+  ~ReplayTable();
+  ReplayTable(const ReplayTable&) = delete;
+  ReplayTable& operator=(const ReplayTable&) = delete;
+
   // INVALID_ARGUMENT for a zero capacity or dimension or an unknown selector.
   static absl::StatusOr<std::unique_ptr<ReplayTable>> Create(const TableOptions& options);
 
@@ -91,17 +110,25 @@ class ReplayTable {
   uint64_t samples_total() const { return samples_total_.load(std::memory_order_relaxed); }
   const TableSpec& spec() const { return spec_; }
   const char* selector_name() const { return selector_->name(); }
-  // Bytes of row storage in use (size x row bytes).
-  int64_t bytes_held() const { return size() * spec_.row_bytes(); }
+  // Bytes of row storage in use (size x row record bytes).
+  int64_t bytes_held() const { return size() * layout_.stride; }
+  // Bytes of row storage the table allocates for `capacity` rows of `spec`.
+  static int64_t StorageBytes(const TableSpec& spec, int64_t capacity) {
+    return capacity * RowLayout(spec).stride;
+  }
 
  private:
-  ReplayTable(const TableOptions& options, std::unique_ptr<Selector> selector);
+  ReplayTable(const TableOptions& options, std::unique_ptr<Selector> selector, uint8_t* rows,
+              size_t mapped_bytes);
   void WriteRowsLocked(uint64_t first_key, const RowsRef& rows, int64_t from)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The slot holding `key`, or -1.
   int64_t SlotOfLocked(uint64_t key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
+  uint8_t* RowLocked(int64_t slot) const { return rows_ + slot * layout_.stride; }
+
   const TableSpec spec_;
+  const RowLayout layout_;
   const int64_t capacity_;
   const bool prioritized_;
 
@@ -112,16 +139,10 @@ class ReplayTable {
   std::atomic<int64_t> size_{0};  // written under mu_ (writer)
   std::atomic<uint64_t> inserts_total_{0};
   std::atomic<uint64_t> samples_total_{0};
-  // Columns, `capacity_` rows each, allocated once in the constructor.
-  std::vector<float> obs_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> action_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> reward_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> next_obs_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint8_t> terminated_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint8_t> truncated_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> policy_version_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> actor_id_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> key_ ABSL_GUARDED_BY(mu_);
+  // `capacity_` row records, mapped once in the constructor (zeroed, 64-byte
+  // aligned), unmapped in the destructor. Guarded by mu_ (the pointer is const).
+  uint8_t* rows_ = nullptr;
+  size_t mapped_bytes_ = 0;
 };
 
 }  // namespace sac::replay

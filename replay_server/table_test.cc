@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "absl/random/random.h"
 #include "replay_server/test_batches.h"
 
@@ -39,6 +43,32 @@ TEST(ReplayTableTest, CreateRejectsBadOptions) {
   EXPECT_EQ(ReplayTable::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Every field of the row record lies inside it, none overlaps another, the
+// 8-byte fields are 8-aligned and the record is whole cache lines; for the
+// obs/act sizes of the nine tasks and a few odd ones.
+TEST(RowLayoutTest, FieldsAreDisjointAlignedAndFitTheRecord) {
+  for (auto [od, ad] : std::vector<std::pair<int64_t, int64_t>>{
+           {4, 1}, {11, 1}, {9, 1}, {10, 2}, {8, 2}, {17, 6}, {17, 6}, {105, 8}, {348, 17}, {1, 1}, {3, 2}}) {
+    const RowLayout l(TableSpec{od, ad});
+    struct Field { int64_t begin, size; };
+    std::vector<Field> fields = {{l.obs, 4 * od},      {l.action, 4 * ad},  {l.reward, 4},
+                                 {l.next_obs, 4 * od}, {l.policy_version, 8}, {l.key, 8},
+                                 {l.actor_id, 4},      {l.terminated, 1},   {l.truncated, 1}};
+    std::sort(fields.begin(), fields.end(), [](Field a, Field b) { return a.begin < b.begin; });
+    EXPECT_GE(fields.front().begin, 0);
+    for (size_t i = 1; i < fields.size(); ++i) {
+      EXPECT_GE(fields[i].begin, fields[i - 1].begin + fields[i - 1].size) << od << "/" << ad;
+    }
+    EXPECT_LE(fields.back().begin + fields.back().size, l.stride);
+    EXPECT_EQ(l.stride % 64, 0);
+    const int64_t padding = l.stride - TableSpec{od, ad}.row_bytes();
+    EXPECT_LT(padding, 64 + 8) << "padding beyond a line";
+    EXPECT_EQ(l.policy_version % 8, 0);
+    EXPECT_EQ(l.key % 8, 0);
+  }
+  EXPECT_EQ(RowLayout(TableSpec{17, 6}).stride, 192);  // HalfCheetah: 3 cache lines
+}
+
 TEST(ReplayTableTest, StoresRowsByteForByteWithConsecutiveKeys) {
   auto t = MakeTable(100);
   const auto b1 = MakeBatch(1000, 7, kObs, kAct);
@@ -47,7 +77,7 @@ TEST(ReplayTableTest, StoresRowsByteForByteWithConsecutiveKeys) {
   EXPECT_EQ(Insert(t.get(), b2), 7u);
   EXPECT_EQ(t->size(), 12);
   EXPECT_EQ(t->inserts_total(), 12u);
-  EXPECT_EQ(t->bytes_held(), 12 * t->spec().row_bytes());
+  EXPECT_EQ(t->bytes_held(), 12 * RowLayout(t->spec()).stride);
   for (int r = 0; r < 7; ++r) {
     v1::TransitionBatch row;
     ASSERT_TRUE(t->ReadRow(r, &row).ok());

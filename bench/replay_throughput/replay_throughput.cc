@@ -5,11 +5,14 @@
 // same proto and a trivial handler (acks without storing; answers a sample by
 // copying prebuilt bytes), measured in the same run: the gRPC ceiling.
 //
-// Usage: replay_throughput [--seconds=S] [--durable]   (durable: fsync=batch log)
+// Usage: replay_throughput [--seconds=S] [--durable] [--shard_only]
+//   --durable: shards log with fsync=batch, and a snapshot is timed;
+//   --shard_only: only the shard alone (no gRPC) figures.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <thread>
 
@@ -173,14 +176,24 @@ std::unique_ptr<Server> StartServer(bool raw, bool durable, int index, const std
   return s;
 }
 
+// CPU seconds used by this whole process (clients and servers) so far.
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 struct Figures {
   double insert = 0, sample = 0, both_insert = 0, both_sample = 0, p50_us = 0, p99_us = 0;
+  // Rows per CPU-second of the process (clients + servers): what a row costs,
+  // independent of how much of the machine the bench got (it shares its cores).
+  double insert_cpu = 0, sample_cpu = 0;
   double server_sample_us = 0;  // mean time in the shard per sample call (ours only)
 };
 
 // Rows/s acked by `writers_per_shard` writers per shard for `seconds`.
 double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int writers_per_shard,
-                  absl::Duration seconds, const std::atomic<bool>* also_stop = nullptr) {
+                  absl::Duration seconds, double* per_cpu_second = nullptr) {
   const auto batch = testing::MakeBatch(0, kBatch, kObs, kAct);
   std::vector<std::unique_ptr<ReplayWriter>> writers;
   for (const auto& s : servers) {
@@ -194,6 +207,7 @@ double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int write
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   const absl::Time start = absl::Now();
+  const double cpu_start = ProcessCpuSeconds();
   for (auto& w : writers) {
     threads.emplace_back([&, wp = w.get()] {
       while (!stop.load()) {
@@ -207,15 +221,18 @@ double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int write
   uint64_t rows = 0;
   for (auto& w : writers) rows += w->stats().acked_rows;
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  if (per_cpu_second) *per_cpu_second = static_cast<double>(rows) / (ProcessCpuSeconds() - cpu_start);
   for (auto& w : writers) (void)w->Flush(absl::Seconds(30));
   return static_cast<double>(rows) / elapsed;
 }
 
-double RunSamples(ReplaySampler* sampler, int threads_n, absl::Duration seconds) {
+double RunSamples(ReplaySampler* sampler, int threads_n, absl::Duration seconds,
+                  double* per_cpu_second = nullptr) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> rows{0};
   std::vector<std::thread> threads;
   const absl::Time start = absl::Now();
+  const double cpu_start = ProcessCpuSeconds();
   for (int t = 0; t < threads_n; ++t) {
     threads.emplace_back([&] {
       while (!stop.load()) {
@@ -227,6 +244,9 @@ double RunSamples(ReplaySampler* sampler, int threads_n, absl::Duration seconds)
   absl::SleepFor(seconds);
   stop = true;
   for (auto& t : threads) t.join();
+  if (per_cpu_second) {
+    *per_cpu_second = static_cast<double>(rows.load()) / (ProcessCpuSeconds() - cpu_start);
+  }
   return static_cast<double>(rows.load()) / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
@@ -234,12 +254,12 @@ Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, cons
   std::vector<std::unique_ptr<Server>> servers;
   for (int i = 0; i < shards; ++i) servers.push_back(StartServer(raw, durable, i, dir));
   Figures f;
-  f.insert = RunInserts(servers, 2, seconds);
+  f.insert = RunInserts(servers, 2, seconds, &f.insert_cpu);
   SamplerOptions so;
   for (const auto& s : servers) so.addresses.push_back(s->address);
   auto sampler = std::move(*ReplaySampler::Create(so));
   (void)sampler->Status(absl::Seconds(10));
-  f.sample = RunSamples(sampler.get(), 4, seconds);
+  f.sample = RunSamples(sampler.get(), 4, seconds, &f.sample_cpu);
   // Both at once, as in training.
   {
     std::atomic<double> ins{0};
@@ -272,8 +292,16 @@ Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, cons
   return f;
 }
 
+// CPU seconds used by the calling thread so far.
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 // The shard alone, no gRPC: validated inserts of 256 rows and samples of 256
-// on one thread (what the table and limiter cost per row).
+// on one thread (what the table and limiter cost per row), per CPU-second of
+// that thread, so the figure does not depend on how busy the machine is.
 void MeasureDirect(absl::Duration seconds) {
   ShardOptions o;
   o.table.spec = {kObs, kAct};
@@ -283,6 +311,7 @@ void MeasureDirect(absl::Duration seconds) {
   const auto batch = testing::MakeBatch(0, kBatch, kObs, kAct);
   uint64_t rows = 0;
   absl::Time start = absl::Now();
+  double cpu = ThreadCpuSeconds();
   while (absl::Now() - start < seconds) {
     for (int i = 0; i < 64; ++i) {
       auto v = ValidateBatch(batch, shard->table()->spec(), 1 << 20);
@@ -291,9 +320,10 @@ void MeasureDirect(absl::Duration seconds) {
       rows += kBatch;
     }
   }
-  const double insert = rows / absl::ToDoubleSeconds(absl::Now() - start);
+  const double insert = rows / (ThreadCpuSeconds() - cpu);
   rows = 0;
   start = absl::Now();
+  cpu = ThreadCpuSeconds();
   v1::SampleResponse out;
   while (absl::Now() - start < seconds) {
     for (int i = 0; i < 64; ++i) {
@@ -302,9 +332,11 @@ void MeasureDirect(absl::Duration seconds) {
       rows += kBatch;
     }
   }
-  const double sample = rows / absl::ToDoubleSeconds(absl::Now() - start);
-  std::printf("shard alone (no gRPC, 1 thread): insert %.0f rows/s, sample %.0f rows/s\n", insert,
-              sample);
+  const double sample = rows / (ThreadCpuSeconds() - cpu);
+  std::printf("shard alone (no gRPC, 1 thread, %ld rows held): insert %.0f rows/cpu-s, sample %.0f "
+              "rows/cpu-s (%.1f us per batch of %ld)\n",
+              static_cast<long>(shard->table()->size()), insert, sample, 1e6 * kBatch / sample,
+              static_cast<long>(kBatch));
 }
 
 // A full 1e6-row table: the copy made under the insert lock, and a whole
@@ -346,15 +378,17 @@ void MeasureSnapshot(const std::string& dir) {
 int main(int argc, char** argv) {
   using namespace sac::replay;
   double seconds = 2;
-  bool durable = false;
+  bool durable = false, shard_only = false;
   for (int i = 1; i < argc; ++i) {
     absl::string_view a = argv[i];
     if (absl::ConsumePrefix(&a, "--seconds=")) {
       if (!absl::SimpleAtod(a, &seconds)) return 2;
     } else if (a == "--durable") {
       durable = true;
+    } else if (a == "--shard_only") {
+      shard_only = true;
     } else {
-      std::fprintf(stderr, "usage: replay_throughput [--seconds=S] [--durable]\n");
+      std::fprintf(stderr, "usage: replay_throughput [--seconds=S] [--durable] [--shard_only]\n");
       return 2;
     }
   }
@@ -367,9 +401,10 @@ int main(int argc, char** argv) {
               seconds, durable ? "on (fsync=batch)" : "off");
   MeasureDirect(absl::Seconds(seconds));
   if (durable) MeasureSnapshot(dir);
-  std::printf("%-7s %-11s %14s %14s %22s %11s %11s\n", "shards", "service", "insert rows/s",
+  const std::vector<int> shard_counts = shard_only ? std::vector<int>{} : std::vector<int>{1, 2, 4};
+  if (!shard_only) std::printf("%-7s %-11s %14s %14s %22s %11s %11s\n", "shards", "service", "insert rows/s",
               "sample rows/s", "insert+sample rows/s", "p50 us", "p99 us");
-  for (int shards : {1, 2, 4}) {
+  for (int shards : shard_counts) {
     Figures ours = Measure(false, durable, shards, absl::Seconds(seconds), dir);
     Figures raw = Measure(true, false, shards, absl::Seconds(seconds), dir);
     auto line = [&](const char* name, const Figures& f) {
@@ -383,6 +418,12 @@ int main(int argc, char** argv) {
     std::printf("%-7d %-11s %13.2fx %13.2fx %21.2fx\n", shards, "ratio", ours.insert / raw.insert,
                 ours.sample / raw.sample,
                 (ours.both_insert + ours.both_sample) / (raw.both_insert + raw.both_sample));
+    std::printf("%-7d %-11s %14.0f %14.0f   (rows per CPU-second: sac-replay)\n", shards, "per cpu-s",
+                ours.insert_cpu, ours.sample_cpu);
+    std::printf("%-7d %-11s %14.0f %14.0f   (rows per CPU-second: raw gRPC)\n", shards, "per cpu-s",
+                raw.insert_cpu, raw.sample_cpu);
+    std::printf("%-7d %-11s %13.2fx %13.2fx   (per CPU-second)\n", shards, "ratio",
+                ours.insert_cpu / raw.insert_cpu, ours.sample_cpu / raw.sample_cpu);
     std::fflush(stdout);
   }
   std::string cleanup = "rm -rf " + dir;
