@@ -24,6 +24,7 @@
 #include "common/tensor_codec.h"
 #include "learner/checkpoint_file.h"
 #include "learner/file_io.h"
+#include "learner/sac_kernels.h"
 
 namespace sac::learner {
 namespace {
@@ -239,11 +240,28 @@ NamedArray ToNamed(const std::string& name, const Tensor& t) {
 
 }  // namespace
 
+// One layer of an MLP as the hand-written update sees it: views into the flat
+// parameter buffer and, for trained networks, into the flat gradient buffer.
+struct Layer {
+  Tensor w, b;    // [out, in], [out]
+  Tensor gw, gb;  // gradients (undefined for target networks)
+};
+using Mlp = std::vector<Layer>;
+
+// One MLP evaluation's buffers in the hand-written update, allocated once per
+// batch size: hidden outputs (after ReLU), the gradients at the hidden layers'
+// pre-activations, the output and its gradient.
+struct Trace {
+  std::vector<Tensor> h, gh;
+  Tensor out, gout;
+};
+
 struct SacLearner::Impl {
   v1::SacConfig config;
   LearnerOptions options;
   torch::Device device = torch::kCPU;
   bool v2 = false;
+  bool manual = true;  // the hand-written update (CPU); false: LibTorch autograd
   std::vector<int64_t> hidden;
   double reward_scale = 1;
   double target_entropy = 0;
@@ -254,13 +272,32 @@ struct SacLearner::Impl {
   Net policy, q, q_target, v, v_target;  // v, v_target: v1 only; q_target: v2 only
   Tensor log_alpha;                      // [] on device; learned in v2
 
-  // Trainable parameters, their internal names and Adam state (parallel).
-  std::vector<Tensor> params;
+  // Every trained tensor (policy, q, v in v1, log_alpha in v2, in this order)
+  // is a view into flat_params; its gradient and Adam moments are views at the
+  // same offsets of flat_grads, flat_exp_avg, flat_exp_avg_sq, so that Adam is
+  // one fused kernel over one tensor. The target network is a view into
+  // flat_targets, aligned with the source's segment of flat_params, so that
+  // Polyak averaging is one lerp_.
+  Tensor flat_params, flat_grads, flat_exp_avg, flat_exp_avg_sq, flat_targets;
+  int64_t source_offset = 0, source_numel = 0;
+  Tensor step;  // float [] on device: Adam's step count (the same for every tensor)
+  // Per-tensor views (parallel), internal names.
+  std::vector<Tensor> params, grads, exp_avg, exp_avg_sq;
   std::vector<std::string> param_names;
-  std::vector<Tensor> exp_avg, exp_avg_sq, steps;  // steps: float [] on device
-  // Target networks' parameters and their sources (parallel), for Polyak.
-  std::vector<Tensor> targets, target_sources;
+  std::vector<Tensor> targets;
   std::vector<std::string> target_names;
+
+  // The hand-written update's view of the networks and its buffers.
+  Mlp policy_mlp, q_mlp[2], q_target_mlp[2], v_mlp, v_target_mlp;
+  kernels::SquashParams squash;
+  std::vector<float> scale_host, bias_host;
+  struct Work {
+    int64_t batch = 0;
+    Trace policy, policy_next, q_data[2], q_fresh[2], q_next[2], v, v_next;
+    Tensor xq_data, xq_fresh, xq_next;  // [B, obs + act]
+    Tensor grad_action;                 // [B, A]: dL/d fresh action (J_pi through the Qs)
+    Tensor log_prob, log_prob_next, tanh_u, std_eps, q_hat;
+  } work;
 
   torch::Generator train_gen;  // policy noise of updates (CPU)
   torch::Generator eval_gen;   // policy noise of PolicyForward (CPU)
@@ -270,9 +307,144 @@ struct SacLearner::Impl {
   Tensor ToDevice(const void* data, int64_t rows, int64_t cols, torch::ScalarType type) const;
   std::pair<Tensor, Tensor> PolicyHead(const Tensor& obs) const;
   UpdateMetrics Step(const HostBatch& batch, const Tensor& noise);
+  UpdateMetrics ManualStep(const HostBatch& batch, const float* noise);
+  void PrepareWork(int64_t batch);
+  // Adam on every trained tensor (gradients in flat_grads), then Polyak.
+  void OptimizerStep();
   // Every state tensor by internal name (checkpoint contents).
   std::vector<std::pair<std::string, Tensor>> StateTensors() const;
 };
+
+namespace {
+
+// Replaces every tensor of `nets` (and `extra`, when given) by a view into one
+// new flat buffer on `device` holding their values, in Params() order.
+Tensor Flatten(const std::vector<Net*>& nets, Tensor* extra, torch::Device device) {
+  int64_t total = 0;
+  for (const Net* net : nets) {
+    for (const Tensor& t : net->Params()) total += t.numel();
+  }
+  if (extra != nullptr) total += extra->numel();
+  Tensor flat = torch::empty({total}, torch::TensorOptions().dtype(torch::kFloat).device(device));
+  int64_t offset = 0;
+  auto place = [&](Tensor& t) {
+    Tensor view = flat.narrow(0, offset, t.numel()).view(t.sizes());
+    view.copy_(t);
+    offset += t.numel();
+    t = view;
+  };
+  for (Net* net : nets) {
+    for (size_t i = 0; i < net->weight.size(); ++i) {
+      place(net->weight[i]);
+      place(net->bias[i]);
+    }
+  }
+  if (extra != nullptr) place(*extra);
+  return flat;
+}
+
+// Views of `flat` with the shapes of `like` (Params() order, then `extra`).
+std::vector<Tensor> ViewsLike(const Tensor& flat, const std::vector<Tensor>& like) {
+  std::vector<Tensor> out;
+  int64_t offset = 0;
+  for (const Tensor& t : like) {
+    out.push_back(flat.narrow(0, offset, t.numel()).view(t.sizes()));
+    offset += t.numel();
+  }
+  return out;
+}
+
+// The layers of `net` (copy `c` of a twin), with gradient views from `grads`
+// (parallel to net.Params(); empty for targets).
+Mlp MakeMlp(const Net& net, int c, const std::vector<Tensor>& grads) {
+  Mlp m;
+  for (size_t i = 0; i < net.weight.size(); ++i) {
+    Layer l;
+    l.w = net.twin ? net.weight[i][c] : net.weight[i];
+    l.b = net.twin ? net.bias[i][c] : net.bias[i];
+    if (!grads.empty()) {
+      l.gw = net.twin ? grads[2 * i][c] : grads[2 * i];
+      l.gb = net.twin ? grads[2 * i + 1][c] : grads[2 * i + 1];
+    }
+    m.push_back(l);
+  }
+  return m;
+}
+
+Trace MakeTrace(const Mlp& m, int64_t rows) {
+  Trace t;
+  const auto opts = m[0].w.options();
+  for (size_t i = 0; i + 1 < m.size(); ++i) {
+    t.h.push_back(torch::empty({rows, m[i].w.size(0)}, opts));
+    t.gh.push_back(torch::empty({rows, m[i].w.size(0)}, opts));
+  }
+  t.out = torch::empty({rows, m.back().w.size(0)}, opts);
+  t.gout = torch::empty({rows, m.back().w.size(0)}, opts);
+  return t;
+}
+
+// Forward pass into t's buffers: h_{l+1} = relu(h_l W_l^T + b_l), none after the last
+// (the product with beta = 0, then bias and ReLU in one pass).
+void Forward(const Mlp& m, const Tensor& x, Trace& t) {
+  Tensor in = x;
+  for (size_t l = 0; l < m.size(); ++l) {
+    Tensor& out = l + 1 < m.size() ? t.h[l] : t.out;
+    at::mm_out(out, in, m[l].w.t());
+    kernels::AddBias(out.size(0), out.size(1), m[l].b.data_ptr<float>(), l + 1 < m.size(),
+                     out.data_ptr<float>());
+    in = out;
+  }
+}
+
+// Backward pass from t.gout (dL/d output, filled by the caller). With
+// `weights`, every layer's weight and bias gradient is written (overwritten)
+// into the layer's gradient views. With `input_grad`, dL/d x[:, from:] is
+// written (accumulate: added) there: the gradient to the action columns of a
+// Q-function's input.
+void Backward(const Mlp& m, const Tensor& x, Trace& t, bool weights, Tensor* input_grad,
+              int64_t from, bool accumulate) {
+  const size_t layers = m.size();
+  const int64_t rows = x.size(0);
+  Tensor g = t.gout;
+  for (size_t l = layers; l-- > 0;) {
+    const Tensor& in = l == 0 ? x : t.h[l - 1];
+    if (l > 0 && l + 1 == layers && g.size(1) == 1) {
+      // Width-1 output: one pass gives its weight and bias gradient and the
+      // masked gradient of the layer below, with that layer's bias gradient.
+      kernels::ScalarHeadBackward(rows, in.size(1), g.data_ptr<float>(), m[l].w.data_ptr<float>(),
+                                  in.data_ptr<float>(), weights ? m[l].gw.data_ptr<float>() : nullptr,
+                                  weights ? m[l].gb.data_ptr<float>() : nullptr,
+                                  t.gh[l - 1].data_ptr<float>(),
+                                  weights ? m[l - 1].gb.data_ptr<float>() : nullptr);
+      g = t.gh[l - 1];
+      continue;
+    }
+    if (weights) {
+      Tensor gw = m[l].gw;  // a view: the product lands in flat_grads
+      at::mm_out(gw, g.t(), in);
+      if (l + 1 == layers) {
+        kernels::ColumnSum(rows, g.size(1), g.data_ptr<float>(), g.size(1), m[l].gb.data_ptr<float>());
+      }
+    }
+    if (l > 0) {
+      Tensor& gin = t.gh[l - 1];
+      at::mm_out(gin, g, m[l].w);
+      kernels::ReluBackward(rows, gin.size(1), in.data_ptr<float>(), in.size(1),
+                            gin.data_ptr<float>(), gin.size(1),
+                            weights ? m[l - 1].gb.data_ptr<float>() : nullptr);
+      g = gin;
+    } else if (input_grad != nullptr) {
+      const Tensor w = m[0].w.narrow(1, from, m[0].w.size(1) - from);
+      if (accumulate) {
+        input_grad->addmm_(g, w);
+      } else {
+        at::mm_out(*input_grad, g, w);
+      }
+    }
+  }
+}
+
+}  // namespace
 
 absl::Status SacLearner::Impl::Init() {
   const int64_t obs_dim = options.obs_dim, act_dim = options.act_dim;
@@ -298,8 +470,11 @@ absl::Status SacLearner::Impl::Init() {
   for (Net* net : {&policy, &q, &q_target, &v, &v_target}) to_device(*net);
   log_alpha = log_alpha.to(device);
 
-  std::vector<const Net*> trainable = {&policy, &q};
+  // Flat buffers (see Impl): trained tensors, then the target network.
+  std::vector<Net*> trainable = {&policy, &q};
   if (!v2) trainable.push_back(&v);
+  const int64_t source_start = policy.Params().size();  // index of the source's first tensor
+  flat_params = Flatten(trainable, v2 ? &log_alpha : nullptr, device);
   for (const Net* net : trainable) {
     for (const Tensor& p : net->Params()) params.push_back(p);
     for (const std::string& n : net->ParamNames()) param_names.push_back(n);
@@ -308,17 +483,39 @@ absl::Status SacLearner::Impl::Init() {
     params.push_back(log_alpha);
     param_names.push_back("log_alpha");
   }
-  for (Tensor& p : params) p.set_requires_grad(true);
-  for (const Tensor& p : params) {
-    exp_avg.push_back(torch::zeros_like(p));
-    exp_avg_sq.push_back(torch::zeros_like(p));
-    steps.push_back(torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat).device(device)));
-  }
-  const Net& target = v2 ? q_target : v_target;
-  const Net& source = v2 ? q : v;
+  flat_grads = torch::zeros_like(flat_params);
+  flat_exp_avg = torch::zeros_like(flat_params);
+  flat_exp_avg_sq = torch::zeros_like(flat_params);
+  grads = ViewsLike(flat_grads, params);
+  exp_avg = ViewsLike(flat_exp_avg, params);
+  exp_avg_sq = ViewsLike(flat_exp_avg_sq, params);
+  step = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat).device(device));
+  Net& target = v2 ? q_target : v_target;
+  // The source network's segment of flat_params (its first tensor's offset).
+  source_offset = (v2 ? q : v).weight[0].storage_offset();
+  flat_targets = Flatten({&target}, nullptr, device);
+  source_numel = flat_targets.numel();
   targets = target.Params();
-  target_sources = source.Params();
   target_names = target.ParamNames();
+  if (!manual) {
+    for (Tensor& p : params) p.set_requires_grad(true);
+  } else {
+    const std::vector<Tensor> policy_grads(grads.begin(), grads.begin() + source_start);
+    const size_t q_count = q.Params().size();
+    const std::vector<Tensor> q_grads(grads.begin() + source_start,
+                                      grads.begin() + source_start + q_count);
+    policy_mlp = MakeMlp(policy, 0, policy_grads);
+    for (int c = 0; c < 2; ++c) {
+      q_mlp[c] = MakeMlp(q, c, q_grads);
+      if (v2) q_target_mlp[c] = MakeMlp(q_target, c, {});
+    }
+    if (!v2) {
+      const std::vector<Tensor> v_grads(grads.begin() + source_start + q_count,
+                                        grads.begin() + source_start + q_count + v.Params().size());
+      v_mlp = MakeMlp(v, 0, v_grads);
+      v_target_mlp = MakeMlp(v_target, 0, {});
+    }
+  }
 
   std::vector<float> scale(act_dim), bias(act_dim);
   log_scale_sum = 0;
@@ -329,6 +526,14 @@ absl::Status SacLearner::Impl::Init() {
   }
   action_scale = torch::tensor(scale).to(device);
   action_bias = torch::tensor(bias).to(device);
+  scale_host = scale;
+  bias_host = bias;
+  squash.act_dim = act_dim;
+  squash.scale = scale_host.data();
+  squash.bias = bias_host.data();
+  squash.log_std_min = static_cast<float>(config.log_std_min());
+  squash.log_std_max = static_cast<float>(config.log_std_max());
+  squash.log_scale_sum = log_scale_sum;
   return absl::OkStatus();
 }
 
@@ -422,30 +627,9 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
 
   {
     torch::NoGradGuard no_grad;
-    std::vector<Tensor> grads;
-    grads.reserve(params.size());
-    for (const Tensor& p : params) grads.push_back(p.grad());
-    // The fused kernel reads the step counts; it does not advance them.
-    at::_foreach_add_(steps, 1.0);
-    if (options.tuning.fused_adam) {
-      at::_fused_adam_(params, grads, exp_avg, exp_avg_sq, /*max_exp_avg_sqs=*/{}, steps,
-                       config.learning_rate(), kAdamBeta1, kAdamBeta2, /*weight_decay=*/0.0,
-                       kAdamEps, /*amsgrad=*/false, /*maximize=*/false);
-    } else {
-      // Reference path: torch.optim.Adam's single-tensor update, one tensor at a time.
-      for (size_t i = 0; i < params.size(); ++i) {
-        const double step = steps[i].item<double>();
-        const double bc1 = 1.0 - std::pow(kAdamBeta1, step);
-        const double bc2_sqrt = std::sqrt(1.0 - std::pow(kAdamBeta2, step));
-        exp_avg[i].lerp_(grads[i], 1.0 - kAdamBeta1);
-        exp_avg_sq[i].mul_(kAdamBeta2).addcmul_(grads[i], grads[i], 1.0 - kAdamBeta2);
-        const Tensor denom = (exp_avg_sq[i].sqrt() / bc2_sqrt).add_(kAdamEps);
-        params[i].addcdiv_(exp_avg[i], denom, -config.learning_rate() / bc1);
-      }
-    }
-    // Polyak averaging every step: target <- target + tau (source - target).
-    at::_foreach_lerp_(targets, target_sources, config.tau());
+    for (size_t i = 0; i < params.size(); ++i) grads[i].copy_(params[i].grad());
   }
+  OptimizerStep();
   ++updates;
 
   const Tensor nan = torch::full({}, kNaN, obs.options());
@@ -474,13 +658,219 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
   return out;
 }
 
+void SacLearner::Impl::PrepareWork(int64_t n) {
+  if (work.batch == n) return;
+  const auto opts = flat_params.options();
+  const int64_t o = options.obs_dim, a = options.act_dim;
+  Work w;
+  w.batch = n;
+  w.policy = MakeTrace(policy_mlp, n);
+  for (int c = 0; c < 2; ++c) {
+    w.q_data[c] = MakeTrace(q_mlp[c], n);
+    w.q_fresh[c] = MakeTrace(q_mlp[c], n);
+  }
+  if (v2) {
+    w.policy_next = MakeTrace(policy_mlp, n);
+    for (int c = 0; c < 2; ++c) w.q_next[c] = MakeTrace(q_target_mlp[c], n);
+    w.xq_next = torch::empty({n, o + a}, opts);
+    w.log_prob_next = torch::empty({n}, opts);
+  } else {
+    w.v = MakeTrace(v_mlp, n);
+    w.v_next = MakeTrace(v_target_mlp, n);
+  }
+  w.xq_data = torch::empty({n, o + a}, opts);
+  w.xq_fresh = torch::empty({n, o + a}, opts);
+  w.grad_action = torch::empty({n, a}, opts);
+  w.log_prob = torch::empty({n}, opts);
+  w.tanh_u = torch::empty({n, a}, opts);
+  w.std_eps = torch::empty({n, a}, opts);
+  w.q_hat = torch::empty({n}, opts);
+  work = std::move(w);
+}
+
+// The update written out: the same equations as Step (docs/learner.md), with
+// the gradients of each loss derived by hand and written straight into
+// flat_grads. CPU only.
+UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* noise) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = b.batch_size, o = options.obs_dim, a = options.act_dim;
+  PrepareWork(n);
+  Work& w = work;
+  const double gamma = config.gamma();
+  const float alpha = v2 ? std::exp(log_alpha.data_ptr<float>()[0])
+                         : static_cast<float>(config.initial_temperature());
+  auto wrap = [](const float* data, int64_t rows, int64_t cols) {
+    return torch::from_blob(const_cast<float*>(data), {rows, cols}, torch::kFloat);
+  };
+  const Tensor obs = wrap(b.obs, n, o);
+  const Tensor next_obs = wrap(b.next_obs, n, o);
+  // Q inputs (s, a): the observation columns, then the action columns.
+  auto fill_obs = [&](Tensor& x, const float* src) {
+    float* dst = x.data_ptr<float>();
+    for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * (o + a), src + i * o, sizeof(float) * o);
+  };
+  fill_obs(w.xq_data, b.obs);
+  fill_obs(w.xq_fresh, b.obs);
+  {
+    float* dst = w.xq_data.data_ptr<float>() + o;
+    for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * (o + a), b.action + i * a, sizeof(float) * a);
+  }
+
+  // Bellman target Q-hat, no gradient.
+  float* q_hat = w.q_hat.data_ptr<float>();
+  {
+    std::vector<float> next_value(n);
+    if (v2) {
+      Forward(policy_mlp, next_obs, w.policy_next);
+      fill_obs(w.xq_next, b.next_obs);
+      kernels::SquashForward(squash, n, w.policy_next.out.data_ptr<float>(), noise,
+                             w.xq_next.data_ptr<float>() + o, o + a,
+                             w.log_prob_next.data_ptr<float>(), nullptr, nullptr);
+      for (int c = 0; c < 2; ++c) Forward(q_target_mlp[c], w.xq_next, w.q_next[c]);
+      const float* q1 = w.q_next[0].out.data_ptr<float>();
+      const float* q2 = w.q_next[1].out.data_ptr<float>();
+      const float* lp = w.log_prob_next.data_ptr<float>();
+      for (int64_t i = 0; i < n; ++i) next_value[i] = std::min(q1[i], q2[i]) - alpha * lp[i];
+    } else {
+      Forward(v_target_mlp, next_obs, w.v_next);
+      const float* vn = w.v_next.out.data_ptr<float>();
+      for (int64_t i = 0; i < n; ++i) next_value[i] = vn[i];
+    }
+    const float c = static_cast<float>(reward_scale), g = static_cast<float>(gamma);
+    for (int64_t i = 0; i < n; ++i) {
+      // 1 - terminated: truncated transitions keep bootstrapping (the flag is not read).
+      const float not_done = 1.0f - static_cast<float>(b.terminated[i]);
+      q_hat[i] = c * b.reward[i] + g * not_done * next_value[i];
+    }
+  }
+
+  // One policy sample at s (noise block 0 in v1, 1 in v2), reused by J_V's
+  // target (v1), J_pi and J(alpha).
+  Forward(policy_mlp, obs, w.policy);
+  const double log_std_sum = kernels::SquashForward(
+      squash, n, w.policy.out.data_ptr<float>(), noise + (v2 ? n * a : 0),
+      w.xq_fresh.data_ptr<float>() + o, o + a, w.log_prob.data_ptr<float>(),
+      w.tanh_u.data_ptr<float>(), w.std_eps.data_ptr<float>());
+  for (int c = 0; c < 2; ++c) {
+    Forward(q_mlp[c], w.xq_fresh, w.q_fresh[c]);
+    Forward(q_mlp[c], w.xq_data, w.q_data[c]);
+  }
+  if (!v2) Forward(v_mlp, obs, w.v);
+
+  // Losses, their gradients at the networks' outputs, and the metrics.
+  const float* lp = w.log_prob.data_ptr<float>();
+  const float* qd[2] = {w.q_data[0].out.data_ptr<float>(), w.q_data[1].out.data_ptr<float>()};
+  const float* qf[2] = {w.q_fresh[0].out.data_ptr<float>(), w.q_fresh[1].out.data_ptr<float>()};
+  float* gqd[2] = {w.q_data[0].gout.data_ptr<float>(), w.q_data[1].gout.data_ptr<float>()};
+  float* gqf[2] = {w.q_fresh[0].gout.data_ptr<float>(), w.q_fresh[1].gout.data_ptr<float>()};
+  const float* vv = v2 ? nullptr : w.v.out.data_ptr<float>();
+  float* gv = v2 ? nullptr : w.v.gout.data_ptr<float>();
+  const float inv_n = 1.0f / static_cast<float>(n);
+  double jq[2] = {0, 0}, jpi = 0, jv = 0, lp_sum = 0, qd_sum[2] = {0, 0}, v_sum = 0, q_hat_sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int c = 0; c < 2; ++c) {
+      // J_Q = mean 1/2 (Q - Q-hat)^2.
+      const float diff = qd[c][i] - q_hat[i];
+      jq[c] += 0.5 * static_cast<double>(diff) * diff;
+      gqd[c][i] = diff * inv_n;
+      qd_sum[c] += qd[c][i];
+    }
+    // min of the twins at the fresh action; its gradient goes to the smaller
+    // one (split in half on a tie, as torch.min's backward).
+    const float min_q = std::min(qf[0][i], qf[1][i]);
+    const float w0 = qf[0][i] < qf[1][i] ? 1.0f : qf[0][i] == qf[1][i] ? 0.5f : 0.0f;
+    // J_pi = mean [alpha log pi - min Q]: dJ/dQ_c = -w_c / B.
+    gqf[0][i] = -w0 * inv_n;
+    gqf[1][i] = -(1.0f - w0) * inv_n;
+    jpi += static_cast<double>(alpha) * lp[i] - min_q;
+    lp_sum += lp[i];
+    q_hat_sum += q_hat[i];
+    if (!v2) {
+      // J_V = mean 1/2 (V - [min Q - alpha log pi])^2 (the target detached).
+      const float dv = vv[i] - (min_q - alpha * lp[i]);
+      jv += 0.5 * static_cast<double>(dv) * dv;
+      gv[i] = dv * inv_n;
+      v_sum += vv[i];
+    }
+  }
+
+  // Backward: each loss into its own network's gradient.
+  for (int c = 0; c < 2; ++c) {
+    Backward(q_mlp[c], w.xq_data, w.q_data[c], /*weights=*/true, nullptr, 0, false);
+    // J_pi through the fresh action, the Q weights held constant.
+    Backward(q_mlp[c], w.xq_fresh, w.q_fresh[c], /*weights=*/false, &w.grad_action, o,
+             /*accumulate=*/c == 1);
+  }
+  kernels::SquashBackward(squash, n, w.policy.out.data_ptr<float>(), w.tanh_u.data_ptr<float>(),
+                          w.std_eps.data_ptr<float>(), w.grad_action.data_ptr<float>(),
+                          alpha * inv_n, w.policy.gout.data_ptr<float>());
+  Backward(policy_mlp, obs, w.policy, /*weights=*/true, nullptr, 0, false);
+  double j_alpha = kNaN;
+  if (v2) {
+    // J(alpha) = mean[-log_alpha (log pi + H-bar)]: d/d log_alpha = -mean(log pi + H-bar).
+    const double mean_term = lp_sum / n + target_entropy;
+    const float la = log_alpha.data_ptr<float>()[0];
+    j_alpha = -static_cast<double>(la) * mean_term;
+    grads.back().data_ptr<float>()[0] = static_cast<float>(-mean_term);
+  } else {
+    Backward(v_mlp, obs, w.v, /*weights=*/true, nullptr, 0, false);
+  }
+
+  OptimizerStep();
+  ++updates;
+
+  UpdateMetrics out;
+  out.q1_loss = jq[0] / n;
+  out.q2_loss = jq[1] / n;
+  out.v_loss = v2 ? kNaN : jv / n;
+  out.policy_loss = jpi / n;
+  out.temperature_loss = j_alpha;
+  out.temperature = alpha;
+  out.entropy = -lp_sum / n;
+  out.mean_log_prob = lp_sum / n;
+  out.q1_mean = qd_sum[0] / n;
+  out.q2_mean = qd_sum[1] / n;
+  out.v_mean = v2 ? kNaN : v_sum / n;
+  out.q_target_mean = q_hat_sum / n;
+  out.log_std_mean = log_std_sum / (n * a);
+  out.updates = updates;
+  return out;
+}
+
+void SacLearner::Impl::OptimizerStep() {
+  torch::NoGradGuard no_grad;
+  // The fused kernel reads the step count; it does not advance it.
+  step.add_(1.0);
+  if (options.tuning.fused_adam) {
+    at::_fused_adam_({flat_params}, {flat_grads}, {flat_exp_avg}, {flat_exp_avg_sq},
+                     /*max_exp_avg_sqs=*/{}, {step}, config.learning_rate(), kAdamBeta1,
+                     kAdamBeta2, /*weight_decay=*/0.0, kAdamEps, /*amsgrad=*/false,
+                     /*maximize=*/false);
+  } else {
+    // Reference path: torch.optim.Adam's single-tensor update, one tensor at a time.
+    const double t = step.item<double>();
+    const double bc1 = 1.0 - std::pow(kAdamBeta1, t);
+    const double bc2_sqrt = std::sqrt(1.0 - std::pow(kAdamBeta2, t));
+    for (size_t i = 0; i < params.size(); ++i) {
+      exp_avg[i].lerp_(grads[i], 1.0 - kAdamBeta1);
+      exp_avg_sq[i].mul_(kAdamBeta2).addcmul_(grads[i], grads[i], 1.0 - kAdamBeta2);
+      const Tensor denom = (exp_avg_sq[i].sqrt() / bc2_sqrt).add_(kAdamEps);
+      params[i].detach().addcdiv_(exp_avg[i], denom, -config.learning_rate() / bc1);
+    }
+  }
+  // Polyak averaging every step: target <- target + tau (source - target).
+  flat_targets.lerp_(flat_params.narrow(0, source_offset, source_numel), config.tau());
+}
+
 std::vector<std::pair<std::string, Tensor>> SacLearner::Impl::StateTensors() const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < params.size(); ++i) {
     out.emplace_back(param_names[i], params[i]);
     out.emplace_back(absl::StrCat("adam.exp_avg.", param_names[i]), exp_avg[i]);
     out.emplace_back(absl::StrCat("adam.exp_avg_sq.", param_names[i]), exp_avg_sq[i]);
-    out.emplace_back(absl::StrCat("adam.step.", param_names[i]), steps[i]);
+    // One step count for all (every tensor is stepped every update); the file
+    // keeps one entry per tensor, as torch.optim.Adam's state has.
+    out.emplace_back(absl::StrCat("adam.step.", param_names[i]), step);
   }
   for (size_t i = 0; i < targets.size(); ++i) out.emplace_back(target_names[i], targets[i]);
   if (!v2) out.emplace_back("log_alpha", log_alpha);
@@ -523,6 +913,7 @@ absl::StatusOr<std::unique_ptr<SacLearner>> SacLearner::Create(const v1::SacConf
     impl->options = options;
     impl->config = config;
     impl->v2 = config.variant() == "v2";
+    impl->manual = options.tuning.manual_backward && impl->device.is_cpu();
     if (impl->config.hidden_sizes_size() == 0) {
       impl->config.add_hidden_sizes(256);
       impl->config.add_hidden_sizes(256);
@@ -552,6 +943,7 @@ absl::StatusOr<UpdateMetrics> SacLearner::Update(const HostBatch& batch) {
   return Guarded("SacLearner::Update", [&]() -> absl::StatusOr<UpdateMetrics> {
     Tensor noise = torch::randn({NoiseDraws(), batch.batch_size, impl_->options.act_dim},
                                 impl_->train_gen, torch::kFloat);
+    if (impl_->manual) return impl_->ManualStep(batch, noise.data_ptr<float>());
     if (!impl_->device.is_cpu()) noise = noise.to(impl_->device);
     return impl_->Step(batch, noise);
   });
@@ -566,6 +958,7 @@ absl::StatusOr<UpdateMetrics> SacLearner::UpdateWithNoise(const HostBatch& batch
         absl::StrCat("noise holds ", noise.size(), " values, expected ", expected));
   }
   return Guarded("SacLearner::UpdateWithNoise", [&]() -> absl::StatusOr<UpdateMetrics> {
+    if (impl_->manual) return impl_->ManualStep(batch, noise.data());
     const Tensor t =
         torch::from_blob(const_cast<float*>(noise.data()),
                          {NoiseDraws(), batch.batch_size, impl_->options.act_dim}, torch::kFloat)
@@ -603,6 +996,16 @@ absl::Status SacLearner::PolicyForward(std::span<const float> obs, int64_t n, Po
       Tensor eps = noise.empty()
                        ? torch::randn({n, a}, impl_->eval_gen, torch::kFloat)
                        : torch::from_blob(const_cast<float*>(noise.data()), {n, a}, torch::kFloat);
+      if (impl_->device.is_cpu()) {
+        // The update's kernel: the same squashed sample and log-density.
+        const Tensor head = MlpForward(impl_->policy, x).contiguous();
+        const Tensor e = eps.contiguous();
+        std::vector<float> lp(n);
+        kernels::SquashForward(impl_->squash, n, head.data_ptr<float>(), e.data_ptr<float>(),
+                               actions.data(), a, lp.data(), nullptr, nullptr);
+        if (!log_probs.empty()) std::copy(lp.begin(), lp.end(), log_probs.begin());
+        return absl::OkStatus();
+      }
       eps = eps.to(impl_->device);
       const Squashed s = SquashSample(mean, log_std, eps, impl_->action_scale, impl_->action_bias,
                                       impl_->log_scale_sum);
@@ -835,23 +1238,26 @@ absl::StatusOr<SquashedSample> SampleSquashedGaussian(std::span<const float> mea
       log_std.size() != mean.size() || eps.size() != mean.size()) {
     return absl::InvalidArgumentError("SampleSquashedGaussian: inconsistent sizes");
   }
-  return Guarded("SampleSquashedGaussian", [&]() -> absl::StatusOr<SquashedSample> {
-    torch::NoGradGuard no_grad;
-    const int64_t a = static_cast<int64_t>(scale.size());
-    auto wrap = [](std::span<const float> v, std::vector<int64_t> shape) {
-      return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat);
-    };
-    double log_scale_sum = 0;
-    for (const float sc : scale) log_scale_sum += std::log(static_cast<double>(sc));
-    const Squashed s = SquashSample(wrap(mean, {n, a}), wrap(log_std, {n, a}), wrap(eps, {n, a}),
-                                    wrap(scale, {a}), wrap(bias, {a}), log_scale_sum);
-    SquashedSample out;
-    const Tensor act = s.action.contiguous();
-    const Tensor lp = s.log_prob.contiguous();
-    out.action.assign(act.data_ptr<float>(), act.data_ptr<float>() + act.numel());
-    out.log_prob.assign(lp.data_ptr<float>(), lp.data_ptr<float>() + lp.numel());
-    return out;
-  });
+  // The hand-written update's kernel (the default path); log_std is already clamped.
+  const int64_t a = static_cast<int64_t>(scale.size());
+  kernels::SquashParams p;
+  p.act_dim = a;
+  p.scale = scale.data();
+  p.bias = bias.data();
+  p.log_std_min = -std::numeric_limits<float>::infinity();
+  p.log_std_max = std::numeric_limits<float>::infinity();
+  for (const float sc : scale) p.log_scale_sum += std::log(static_cast<double>(sc));
+  std::vector<float> head(2 * n * a);
+  for (int64_t i = 0; i < n; ++i) {
+    std::copy_n(mean.data() + i * a, a, head.data() + i * 2 * a);
+    std::copy_n(log_std.data() + i * a, a, head.data() + i * 2 * a + a);
+  }
+  SquashedSample out;
+  out.action.resize(n * a);
+  out.log_prob.resize(n);
+  kernels::SquashForward(p, n, head.data(), eps.data(), out.action.data(), a, out.log_prob.data(),
+                         nullptr, nullptr);
+  return out;
 }
 
 }  // namespace sac::learner

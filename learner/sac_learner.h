@@ -37,11 +37,16 @@ struct NamedArray {
 // Implementation choices that do not change the math (within float rounding),
 // switchable so that bench/learner_throughput can measure what each gives.
 struct LearnerTuning {
-  // Both Q-functions' first layers as one product (column slices after it).
+  // The hand-written update (default): forward and backward of every network
+  // written out (no autograd), preallocated buffers, fused elementwise steps
+  // (CPU only; a CUDA learner uses autograd). false: LibTorch autograd, where
+  // the switches below choose how the graph is built.
+  bool manual_backward = true;
+  // (autograd) Both Q-functions' first layers as one product (column slices after it).
   // Off by default: measured slower than two plain products here (docs/perf.md).
   bool fuse_twin_q = false;
   bool fused_adam = true;       // one fused Adam kernel over all parameters
-  bool no_grad_targets = true;  // Bellman targets computed without autograd
+  bool no_grad_targets = true;  // (autograd) Bellman targets computed without autograd
 };
 
 struct LearnerOptions {
@@ -156,7 +161,8 @@ class SacLearner {
 // act_dim] mean, log_std (already clamped) and noise eps, action = tanh(mean +
 // exp(log_std) * eps) * scale + bias and its log-density (the Gaussian's minus
 // sum log(scale * (1 - tanh(u)^2)), computed stably as
-// 2 * (log 2 - u - softplus(-2u))). Same code as the learner's, in float32 on CPU.
+// 2 * (log 2 - u - softplus(-2u))). The same code (learner/sac_kernels.h) as the
+// learner's update and stochastic PolicyForward on CPU, in float32.
 struct SquashedSample {
   std::vector<float> action;    // [n, act_dim]
   std::vector<float> log_prob;  // [n]

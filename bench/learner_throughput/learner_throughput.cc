@@ -7,14 +7,15 @@
 //     backward) over the matmul throughput measured at exactly those shapes.
 // HalfCheetah sizes (obs 17, act 6), batch 256, 2x256 networks, CPU.
 //
-// Flags: --seconds=S per figure (3), --device=cpu|cuda[:i], --no_python,
-// --no_sb3, --no_ablations.
+// Flags: --seconds=S per figure (3), --device=cpu|cuda[:i], --variants=v1,v2,
+// --threads=1,2, --no_python, --no_sb3, --no_ablations.
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "learner/sac_learner.h"
 
 namespace sac::learner {
@@ -51,57 +53,6 @@ Batch RandomBatch(uint64_t seed) {
   for (int64_t i = 0; i < kBatch; ++i) b.terminated.push_back(unit(rng) > 0.98f);
   b.truncated.assign(kBatch, 0);
   return b;
-}
-
-// Updates per second of our learner (-1 on error, printed).
-double MeasureLearner(const std::string& variant, int threads, const std::string& device,
-                      const LearnerTuning& tuning, double seconds) {
-  v1::SacConfig config;
-  config.set_variant(variant);
-  LearnerOptions o;
-  o.task = "HalfCheetah-v5";
-  o.obs_dim = kObs;
-  o.act_dim = kAct;
-  o.action_low.assign(kAct, -1.0f);
-  o.action_high.assign(kAct, 1.0f);
-  o.threads = threads;
-  o.device = device;
-  o.tuning = tuning;
-  auto learner = SacLearner::Create(config, o);
-  if (!learner.ok()) {
-    std::printf("  error: %s\n", learner.status().ToString().c_str());
-    return -1;
-  }
-  std::vector<Batch> batches;
-  for (int i = 0; i < 4; ++i) batches.push_back(RandomBatch(i));
-  auto host = [&](int64_t i) {
-    const Batch& b = batches[i % batches.size()];
-    return HostBatch{kBatch,
-                     kObs,
-                     kAct,
-                     b.obs.data(),
-                     b.action.data(),
-                     b.reward.data(),
-                     b.next_obs.data(),
-                     b.terminated.data(),
-                     b.truncated.data()};
-  };
-  for (int i = 0; i < 20; ++i) (void)(*learner)->Update(host(i));
-  // The best of five windows: on a shared machine the others' load only ever
-  // slows a window down (the references are measured the same way).
-  int64_t count = 0;
-  double best = 0;
-  for (int window = 0; window < 5; ++window) {
-    int64_t n = 0;
-    const auto start = Clock::now();
-    while (SecondsSince(start) < seconds / 5) {
-      if (!(*learner)->Update(host(count)).ok()) return -1;
-      ++count;
-      ++n;
-    }
-    best = std::max(best, n / SecondsSince(start));
-  }
-  return best;
 }
 
 // One matrix product [m, k] x [k, n].
@@ -160,36 +111,123 @@ struct Ceiling {
   double gflops = 0;         // gflop / seconds
 };
 
-// Times every distinct shape with torch::mm_out at `threads` threads.
-Ceiling MeasureCeiling(const std::string& variant, int threads) {
-  torch::set_num_threads(threads);
-  torch::NoGradGuard no_grad;
-  std::map<std::tuple<int64_t, int64_t, int64_t>, int> shapes;
-  Ceiling c;
-  for (const Matmul& mm : UpdateMatmuls(variant)) {
-    ++shapes[{mm.m, mm.k, mm.n}];
-    c.gflop += 2.0 * mm.m * mm.k * mm.n * 1e-9;
+// The matmul ceiling: every distinct shape of one update's products timed with
+// torch::mm_out at the current thread count. Measure() runs one window per
+// shape and keeps each shape's best, so that windows can be interleaved with
+// the learner's (on a shared machine both then see the same load).
+class CeilingMeter {
+ public:
+  explicit CeilingMeter(const std::string& variant) {
+    torch::NoGradGuard no_grad;
+    std::map<std::tuple<int64_t, int64_t, int64_t>, int> shapes;
+    for (const Matmul& mm : UpdateMatmuls(variant)) {
+      ++shapes[{mm.m, mm.k, mm.n}];
+      gflop_ += 2.0 * mm.m * mm.k * mm.n * 1e-9;
+    }
+    for (const auto& [shape, count] : shapes) {
+      const auto [m, k, n] = shape;
+      shapes_.push_back({torch::randn({m, k}), torch::randn({k, n}), torch::empty({m, n}), count,
+                         1e9});
+    }
   }
-  for (const auto& [shape, count] : shapes) {
-    const auto [m, k, n] = shape;
-    const torch::Tensor a = torch::randn({m, k}), b = torch::randn({k, n});
-    torch::Tensor out = torch::empty({m, n});
-    for (int i = 0; i < 20; ++i) torch::mm_out(out, a, b);
-    double best = 1e9;  // seconds per product, best of five windows
-    for (int window = 0; window < 5; ++window) {
+  // One window of `seconds` over all shapes.
+  void Measure(double seconds) {
+    torch::NoGradGuard no_grad;
+    for (Shape& s : shapes_) {
+      for (int i = 0; i < 5; ++i) torch::mm_out(s.out, s.a, s.b);
       int64_t reps = 0;
       const auto start = Clock::now();
-      while (SecondsSince(start) < 0.05) {
-        for (int i = 0; i < 10; ++i) torch::mm_out(out, a, b);
+      while (SecondsSince(start) < seconds / shapes_.size()) {
+        for (int i = 0; i < 10; ++i) torch::mm_out(s.out, s.a, s.b);
         reps += 10;
       }
-      best = std::min(best, SecondsSince(start) / reps);
+      s.best = std::min(s.best, SecondsSince(start) / reps);
     }
-    c.seconds += count * best;
   }
-  c.updates_per_s = 1.0 / c.seconds;
-  c.gflops = c.gflop / c.seconds;
-  return c;
+  Ceiling Result() const {
+    Ceiling c;
+    c.gflop = gflop_;
+    for (const Shape& s : shapes_) c.seconds += s.count * s.best;
+    c.updates_per_s = 1.0 / c.seconds;
+    c.gflops = c.gflop / c.seconds;
+    return c;
+  }
+
+ private:
+  struct Shape {
+    torch::Tensor a, b, out;
+    int count;
+    double best;  // seconds per product
+  };
+  std::vector<Shape> shapes_;
+  double gflop_ = 0;
+};
+
+LearnerOptions BenchOptions(int threads, const std::string& device, const LearnerTuning& tuning) {
+  LearnerOptions o;
+  o.task = "HalfCheetah-v5";
+  o.obs_dim = kObs;
+  o.act_dim = kAct;
+  o.action_low.assign(kAct, -1.0f);
+  o.action_high.assign(kAct, 1.0f);
+  o.threads = threads;
+  o.device = device;
+  o.tuning = tuning;
+  return o;
+}
+
+struct Measured {
+  double ours = -1;  // updates/s (-1 on error, printed)
+  Ceiling ceiling;   // when measured beside
+};
+
+// Updates per second of our learner: the best of five windows (on a shared
+// machine the others' load only ever slows a window down; the references are
+// measured the same way). With `ceiling`, a ceiling window precedes each of
+// the learner's, at the same thread count.
+Measured MeasureLearner(const std::string& variant, int threads, const std::string& device,
+                        const LearnerTuning& tuning, double seconds, bool ceiling) {
+  Measured out;
+  v1::SacConfig config;
+  config.set_variant(variant);
+  auto learner = SacLearner::Create(config, BenchOptions(threads, device, tuning));
+  if (!learner.ok()) {
+    std::printf("  error: %s\n", learner.status().ToString().c_str());
+    return out;
+  }
+  std::vector<Batch> batches;
+  for (int i = 0; i < 4; ++i) batches.push_back(RandomBatch(i));
+  auto host = [&](int64_t i) {
+    const Batch& b = batches[i % batches.size()];
+    return HostBatch{kBatch,
+                     kObs,
+                     kAct,
+                     b.obs.data(),
+                     b.action.data(),
+                     b.reward.data(),
+                     b.next_obs.data(),
+                     b.terminated.data(),
+                     b.truncated.data()};
+  };
+  for (int i = 0; i < 20; ++i) (void)(*learner)->Update(host(i));
+  std::optional<CeilingMeter> meter;
+  if (ceiling) meter.emplace(variant);
+  int64_t count = 0;
+  double best = 0;
+  for (int window = 0; window < 5; ++window) {
+    if (meter) meter->Measure(seconds / 5);
+    int64_t n = 0;
+    const auto start = Clock::now();
+    while (SecondsSince(start) < seconds / 5) {
+      if (!(*learner)->Update(host(count)).ok()) return out;
+      ++count;
+      ++n;
+    }
+    best = std::max(best, n / SecondsSince(start));
+  }
+  out.ours = best;
+  if (meter) out.ceiling = meter->Result();
+  return out;
 }
 
 // Runs `command`, returns the number after "updates_per_second=" (-1 if none).
@@ -219,12 +257,35 @@ int main(int argc, char** argv) {
   double seconds = 3;
   std::string device = "cpu";
   bool python = true, sb3 = true, ablations = true;
+  std::vector<std::string> variants = {"v1", "v2"};
+  std::vector<int> thread_counts = {1, 2};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--seconds=", 0) == 0) {
-      if (!absl::SimpleAtod(arg.substr(10), &seconds)) return 2;
+      if (!absl::SimpleAtod(arg.substr(10), &seconds) || !(seconds > 0)) {
+        std::fprintf(stderr, "bad --seconds\n");
+        return 2;
+      }
     } else if (arg.rfind("--device=", 0) == 0) {
       device = arg.substr(9);
+    } else if (arg.rfind("--variants=", 0) == 0) {
+      variants = absl::StrSplit(arg.substr(11), ',');
+      for (const std::string& v : variants) {
+        if (v != "v1" && v != "v2") {
+          std::fprintf(stderr, "bad --variants: %s (v1, v2)\n", v.c_str());
+          return 2;
+        }
+      }
+    } else if (arg.rfind("--threads=", 0) == 0) {
+      thread_counts.clear();
+      for (const absl::string_view t : absl::StrSplit(arg.substr(10), ',')) {
+        int n = 0;
+        if (!absl::SimpleAtoi(t, &n) || n < 1) {
+          std::fprintf(stderr, "bad --threads: %s\n", std::string(t).c_str());
+          return 2;
+        }
+        thread_counts.push_back(n);
+      }
     } else if (arg == "--no_python") {
       python = false;
     } else if (arg == "--no_sb3") {
@@ -250,15 +311,16 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "learner_throughput: batch %lld, obs %lld, act %lld, hidden 2x%lld, device %s, "
-      "%.1f s per figure\n",
+      "%.1f s per figure (best of 5 windows; ceiling windows interleaved with ours)\n",
       static_cast<long long>(kBatch), static_cast<long long>(kObs), static_cast<long long>(kAct),
       static_cast<long long>(kHidden), device.c_str(), seconds);
   std::printf("%-8s %-7s %10s %10s %10s %10s %8s %10s %12s\n", "variant", "threads", "ours/s",
               "python/s", "sb3/s", "ceiling/s", "GFLOP", "GFLOP/s", "ours/ceiling");
-  for (const std::string variant : {"v1", "v2"}) {
-    for (const int threads : {1, 2}) {
-      const Ceiling c = MeasureCeiling(variant, threads);
-      const double ours = MeasureLearner(variant, threads, device, LearnerTuning{}, seconds);
+  for (const std::string& variant : variants) {
+    for (const int threads : thread_counts) {
+      const Measured m =
+          MeasureLearner(variant, threads, device, LearnerTuning{}, seconds, /*ceiling=*/true);
+      const Ceiling& c = m.ceiling;
       double py = -1, sb = -1;
       if (python) {
         py = RunReference(absl::StrCat(SAC_PYTHON, " ", src,
@@ -271,32 +333,37 @@ int main(int argc, char** argv) {
                                        " --seconds ", seconds));
       }
       std::printf("%-8s %-7d %10s %10s %10s %10.1f %8.3f %10.1f %11.0f%%\n", variant.c_str(),
-                  threads, Fmt(ours).c_str(), Fmt(py).c_str(), Fmt(sb).c_str(), c.updates_per_s,
-                  c.gflop, c.gflops, 100.0 * ours / c.updates_per_s);
+                  threads, Fmt(m.ours).c_str(), Fmt(py).c_str(), Fmt(sb).c_str(), c.updates_per_s,
+                  c.gflop, c.gflops, 100.0 * m.ours / c.updates_per_s);
       std::fflush(stdout);
     }
   }
   if (ablations) {
     std::printf(
-        "\nablations (updates/s, same run; each column switches one choice from the default):\n");
-    for (const std::string variant : {"v1", "v2"}) {
-      for (const int threads : {1, 2}) {
-        LearnerTuning all;
-        LearnerTuning no_fuse;
-        no_fuse.fuse_twin_q = !all.fuse_twin_q;
-        LearnerTuning no_fused_adam;
-        no_fused_adam.fused_adam = false;
-        LearnerTuning no_guard;
-        no_guard.no_grad_targets = false;
+        "\nablations (updates/s, same run; each column changes one choice from the default, "
+        "the hand-written update):\n");
+    auto measure = [&](const std::string& variant, int threads, const LearnerTuning& t) {
+      return Fmt(MeasureLearner(variant, threads, device, t, seconds, false).ours);
+    };
+    for (const std::string& variant : variants) {
+      for (const int threads : thread_counts) {
+        const LearnerTuning manual;
+        LearnerTuning per_tensor_adam;
+        per_tensor_adam.fused_adam = false;
+        LearnerTuning autograd;
+        autograd.manual_backward = false;
+        LearnerTuning autograd_fused = autograd;
+        autograd_fused.fuse_twin_q = true;
+        LearnerTuning autograd_targets = autograd;
+        autograd_targets.no_grad_targets = false;
         std::printf(
-            "%s threads=%d: default %s | twin Qs %s %s | per-tensor Adam %s | "
-            "targets with autograd %s\n",
-            variant.c_str(), threads,
-            Fmt(MeasureLearner(variant, threads, device, all, seconds)).c_str(),
-            no_fuse.fuse_twin_q ? "fused" : "unfused",
-            Fmt(MeasureLearner(variant, threads, device, no_fuse, seconds)).c_str(),
-            Fmt(MeasureLearner(variant, threads, device, no_fused_adam, seconds)).c_str(),
-            Fmt(MeasureLearner(variant, threads, device, no_guard, seconds)).c_str());
+            "%s threads=%d: hand-written %s | per-tensor Adam %s | autograd %s | autograd, "
+            "twin Qs fused %s | autograd, targets with autograd %s\n",
+            variant.c_str(), threads, measure(variant, threads, manual).c_str(),
+            measure(variant, threads, per_tensor_adam).c_str(),
+            measure(variant, threads, autograd).c_str(),
+            measure(variant, threads, autograd_fused).c_str(),
+            measure(variant, threads, autograd_targets).c_str());
         std::fflush(stdout);
       }
     }

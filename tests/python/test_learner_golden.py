@@ -1,7 +1,17 @@
 """Golden test of the C++ learner (learner/sac_learner.cc) against the plain
 PyTorch SAC in tests/learner/sac_reference.py: from the same initial weights,
 batch and policy noise, one update of v1 and of v2 must give the same losses
-and the same updated parameters and Adam moments within 1e-5."""
+and the same updated parameters and Adam moments within 1e-5.
+
+Adam's first step moves each parameter by about lr * sign(gradient), so an
+element whose gradient is within float32 rounding noise of zero moves by +-lr
+depending on the rounding of whichever implementation computes it. For such
+elements the float32 reference is not the truth either: the reference is also
+run in float64, and an element that differs from the float32 reference by more
+than the tolerance passes only if the float32 reference itself is off the
+float64 one there and our gradient (Adam's first moment) equals the float64
+reference's to 1e-6 of the tensor's gradient scale (an ill-conditioned
+element, counted and printed; they must stay rare)."""
 
 import math
 import os
@@ -40,20 +50,32 @@ def test_one_update_matches_plain_pytorch(variant, tmp_path):
     before, config, after, metrics = run_golden(variant, tmp_path)
     obs_dim = before["batch.obs"].shape[1]
     act_dim = before["batch.action"].shape[1]
-    ref = ReferenceSac(
-        variant, obs_dim, act_dim, [int(h) for h in config["hidden"].strip("[]").split(",")],
-        before["action_low"], before["action_high"], lr=float(config["learning_rate"]),
-        gamma=float(config["gamma"]), tau=float(config["tau"]),
-        reward_scale=float(config["reward_scale"]), temperature=float(config["temperature"]),
-        target_entropy=float(config["target_entropy"]), log_std_min=float(config["log_std_min"]),
-        log_std_max=float(config["log_std_max"]))
-    ref.load(before)
+
+    def make_reference(dtype):
+        torch.set_default_dtype(dtype)
+        try:
+            ref = ReferenceSac(
+                variant, obs_dim, act_dim, [int(h) for h in config["hidden"].strip("[]").split(",")],
+                before["action_low"].to(dtype), before["action_high"].to(dtype),
+                lr=float(config["learning_rate"]), gamma=float(config["gamma"]),
+                tau=float(config["tau"]), reward_scale=float(config["reward_scale"]),
+                temperature=float(config["temperature"]),
+                target_entropy=float(config["target_entropy"]),
+                log_std_min=float(config["log_std_min"]), log_std_max=float(config["log_std_max"]))
+            ref.load({k: v.to(dtype) for k, v in before.items()})
+            b = {k: v.to(dtype) for k, v in before.items() if k.startswith("batch.") or k == "noise"}
+            ref_metrics = ref.update(b["batch.obs"], b["batch.action"], b["batch.reward"],
+                                     b["batch.next_obs"], b["batch.terminated"],
+                                     b["batch.truncated"], b["noise"])
+            return ref, ref_metrics
+        finally:
+            torch.set_default_dtype(torch.float32)
+
+    ref, ref_metrics = make_reference(torch.float32)
+    ref64, _ = make_reference(torch.float64)
     # The batch really mixes terminated and truncated rows.
     assert 0 < before["batch.terminated"].sum() < len(before["batch.terminated"])
     assert 0 < before["batch.truncated"].sum() < len(before["batch.truncated"])
-    ref_metrics = ref.update(before["batch.obs"], before["batch.action"], before["batch.reward"],
-                             before["batch.next_obs"], before["batch.terminated"],
-                             before["batch.truncated"], before["noise"])
     worst = {}
     for key, value in ref_metrics.items():
         ours = float(metrics[key])
@@ -63,17 +85,43 @@ def test_one_update_matches_plain_pytorch(variant, tmp_path):
         worst[key] = abs(ours - value)
         assert abs(ours - value) <= TOLERANCE * max(1.0, abs(value)), (key, ours, value)
     state = ref.state()
+    state64 = ref64.state()
     compared = 0
+    ill_conditioned = 0
+    elements = 0
     for name, expected in state.items():
         assert name in after, f"C++ learner has no tensor {name}"
-        diff = (after[name].reshape(expected.shape) - expected).abs().max().item()
-        worst[name] = diff
-        assert diff <= TOLERANCE, f"{name}: max abs diff {diff}"
+        ours = after[name].reshape(expected.shape)
+        diff = (ours - expected).abs()
+        exact = state64[name].reshape(expected.shape)
+        off = diff > TOLERANCE
+        if off.any():
+            # Only where the float32 reference is itself off the float64 one
+            # (the gradient is within rounding noise of zero), and our gradient
+            # (Adam's first moment) agrees with the float64 reference's to 1e-6
+            # of the tensor's gradient scale.
+            ref_off = (expected.double() - exact).abs() > TOLERANCE
+            moment = f"adam.exp_avg.{name}"
+            assert moment in state64, f"{name}: off by {diff.max().item()} and has no gradient"
+            m64 = state64[moment].reshape(expected.shape)
+            m_ours = after[moment].reshape(expected.shape).double()
+            grad_ok = (m_ours - m64).abs() <= 1e-6 * m64.abs().max()
+            bad = off & ~(ref_off & grad_ok)
+            assert not bad.any(), (
+                f"{name}: max abs diff {diff.max().item()} vs the float32 reference at "
+                f"{bad.nonzero()[:5].tolist()}")
+            ill_conditioned += int(off.sum())
+        worst[name] = diff[~off].max().item() if (~off).any() else 0.0
+        elements += expected.numel()
         # The update really moved it (a test that cannot fail proves nothing).
         if not name.startswith("adam.") and name != "log_alpha" or variant == "v2":
             if name in before and not name.endswith("_target") and "target" not in name:
                 assert not torch.equal(before[name].reshape(expected.shape), expected), name
         compared += 1
     assert compared >= (40 if variant == "v1" else 36)
+    # Ill-conditioned elements are rare (a few in 1e5); many would mean a real difference.
+    assert ill_conditioned <= max(3, elements // 20000), ill_conditioned
     top = sorted(worst.items(), key=lambda kv: -kv[1])[:5]
-    print(f"{variant}: compared {compared} tensors and {len(ref_metrics)} metrics; largest diffs {top}")
+    print(f"{variant}: compared {compared} tensors ({elements} values) and {len(ref_metrics)} "
+          f"metrics; {ill_conditioned} ill-conditioned values matched the float64 reference's "
+          f"gradient instead; largest other diffs {top}")
