@@ -299,6 +299,7 @@ TEST(Faults, ShardKilledUnderLoadLosesNoAcknowledgedTransition) {
 // 2. The learner SIGKILLed (no checkpoint at stop): the restarted learner
 // resumes from its newest periodic checkpoint, the actors keep stepping with
 // the policy they have while it is away, and pick up its new versions after.
+// Then a torn newest checkpoint: skipped, the one before it is used.
 TEST(Faults, LearnerKilledResumesFromItsLastPeriodicCheckpoint) {
   v1::LocalCommand command = Command("faults_learner_kill", "InvertedPendulum-v5", 1, 2);
   command.add_learner_flag("--checkpoint_interval_seconds=1");
@@ -388,6 +389,48 @@ TEST(Faults, LearnerKilledResumesFromItsLastPeriodicCheckpoint) {
                 << " resumed_updates=" << resumed->updates() << " outage_s="
                 << absl::ToDoubleSeconds(outage) << " actor_version_at_kill="
                 << version_at_kill[0] << " learner_updates_end=" << Updates(c.learner());
+
+  // Killed again once it has written two new checkpoints, and the newest one
+  // torn (cut in half, as a disk might leave it): the restart skips it with a
+  // warning and resumes from the one before.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const auto now = Checkpoints(ckpt_dir);
+        return now.size() >= 2 && now[now.size() - 2].first > ckpt_updates;
+      },
+      kMust, kPoll))
+      << c.learner().child->ReadLog();
+  c.learner().child->Signal(SIGKILL);
+  ASSERT_TRUE(c.learner().child->WaitForExit(absl::Seconds(30)).has_value());
+  const auto second = Checkpoints(ckpt_dir);
+  ASSERT_GE(second.size(), 2u);
+  const std::string torn = ckpt_dir + "/" + second.back().second;
+  std::string bytes;
+  {
+    std::ifstream in(torn, std::ios::binary);
+    std::ostringstream all;
+    all << in.rdbuf();
+    bytes = all.str();
+  }
+  ASSERT_GT(bytes.size(), 100u);
+  {
+    std::ofstream out(torn, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  const auto& previous = second[second.size() - 2];
+  ASSERT_TRUE(c.Restart(&c.learner()).ok());
+  const std::string log = c.learner().child->ReadLog();
+  EXPECT_THAT(log, HasSubstr("skipping checkpoint " + torn));
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("resumed from ", ckpt_dir, "/", previous.second, ": ",
+                                          previous.first, " updates")));
+  auto again = sacctl::GetLearnerStatus(c.learner().address(), Client());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_GE(again->updates(), previous.first);
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Updates(c.learner()) >= again->updates() + 100; }, kMust, kPoll))
+      << "the learner does not train after skipping a torn checkpoint";
+  SAC_LOG(INFO) << "FIGURES torn_checkpoint: torn_updates=" << second.back().first
+                << " resumed_from_updates=" << previous.first;
   c.Stop();
 }
 
