@@ -39,3 +39,18 @@ function(sac_test name)
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
     PROPERTIES ${_props})
 endfunction()
+
+# SAC_FUZZ: every target gets libFuzzer's coverage instrumentation (the fuzz
+# executables in tests/fuzz link libFuzzer itself). Needs clang and the ASan +
+# UBSan build (SAC_SANITIZE=address), so a fuzzer stops at the first memory
+# error or undefined behaviour.
+if(SAC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SAC_FUZZ=ON needs clang (CC=clang CXX=clang++), not ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  if(NOT SAC_SANITIZE STREQUAL "address")
+    message(FATAL_ERROR "SAC_FUZZ=ON needs SAC_SANITIZE=address (ASan + UBSan)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+  add_link_options(-fsanitize=fuzzer-no-link)
+endif()

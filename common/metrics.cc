@@ -223,7 +223,10 @@ std::string MetricsRegistry::Exposition() const {
 
   std::string out;
   absl::MutexLock lock(&mu_);
-  for (const auto& [name, e] : entries_) {
+  for (const auto& entry : entries_) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
+    const std::string& name = entry.first;
+    const auto& e = entry.second;
     switch (e.type) {
       case MetricType::kCounter: {
         const auto& f = *e.counter;

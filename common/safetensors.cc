@@ -15,6 +15,11 @@ namespace sac {
 namespace {
 
 // The JSON subset safetensors headers use: objects, arrays, strings, integers.
+// An object member. Its own struct, not std::pair<std::string, Json>: the pair
+// would be instantiated while Json is incomplete, which clang 14 (the fuzz
+// build) rejects.
+struct JsonMember;
+
 struct Json {
   enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
   double number = 0;
@@ -22,7 +27,12 @@ struct Json {
   int64_t integer = 0;
   std::string str;
   std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;
+  std::vector<JsonMember> members;
+};
+
+struct JsonMember {
+  std::string first;
+  Json second;
 };
 
 class JsonParser {
@@ -73,7 +83,7 @@ class JsonParser {
         if (!Consume(':')) return Error("expected ':'");
         Json value;
         RETURN_IF_ERROR(Parse(&value, depth + 1));
-        out->members.emplace_back(std::move(key), std::move(value));
+        out->members.push_back({std::move(key), std::move(value)});
       } while (Consume(','));
       if (!Consume('}')) return Error("expected '}'");
       return absl::OkStatus();

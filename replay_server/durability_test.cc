@@ -304,6 +304,47 @@ TEST(SnapshotTest, RoundTripAndCorruptionIsDetected) {
             absl::StatusCode::kDataLoss);
 }
 
+// Found by fuzz_snapshot: reading an empty table's snapshot passed a null
+// pointer to memcpy (undefined behaviour, caught by UBSan).
+TEST(SnapshotTest, EmptyTableRoundTrips) {
+  const std::string dir = sac::testing::MakeTempDir("snap-empty");
+  TableOptions o;
+  o.spec = {kObs, kAct};
+  o.capacity = 8;
+  auto t = ReplayTable::Create(o);
+  auto path = WriteSnapshot(PosixFileSystem(), dir, (*t)->Copy(), 2);
+  ASSERT_TRUE(path.ok()) << path.status();
+  uint64_t seg = 0;
+  auto c = ReadSnapshot(PosixFileSystem(), *path, &seg);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->size, 0);
+  EXPECT_TRUE(c->obs.empty());
+}
+
+// Found by fuzz_snapshot (tests/fuzz/corpus/snapshot/regress-size-overflow): a
+// header whose row count times the row size wraps around to the payload size
+// made ReadSnapshot resize a column to 2^63 rows (std::length_error, abort).
+TEST(SnapshotTest, RowCountThatOverflowsIsDataLoss) {
+  const std::string dir = sac::testing::MakeTempDir("snap-overflow");
+  v1::ReplaySnapshotHeader header;
+  header.set_size(uint64_t{1} << 63);  // x 26 bytes per row (dims 0) = 0 mod 2^64
+  header.set_payload_bytes(0);
+  const std::string h = header.SerializeAsString();
+  const uint32_t len = static_cast<uint32_t>(h.size());
+  const std::string body = std::string(reinterpret_cast<const char*>(&len), 4) + h;
+  const uint32_t crc = Crc32c(0, body.data(), body.size());
+  const std::string file = "SACSNAP1" + body +
+                           std::string(reinterpret_cast<const char*>(&crc), 4) + "SNAPEND1";
+  const std::string path = absl::StrCat(dir, "/", SnapshotFileName(1));
+  auto f = PosixFileSystem()->NewWritableFile(path);
+  ASSERT_TRUE((*f)->Append(file).ok());
+  ASSERT_TRUE((*f)->Close().ok());
+  uint64_t seg = 0;
+  auto c = ReadSnapshot(PosixFileSystem(), path, &seg);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kDataLoss) << c.status();
+  EXPECT_TRUE(absl::StrContains(c.status().message(), "payload size")) << c.status();
+}
+
 // A crash that loses everything not synced and leaves a torn tail: every acked
 // row is recovered byte for byte, the tail is cut, and the shard goes on.
 TEST(ShardDurabilityTest, AckedRowsSurviveACrashWithATornTail) {

@@ -108,13 +108,20 @@ absl::StatusOr<TableContents> ReadSnapshot(FileSystem* fs, const std::string& pa
   c.samples_total = header.samples_total();
   const size_t n = static_cast<size_t>(c.size);
   const size_t od = static_cast<size_t>(c.spec.obs_dim), ad = static_cast<size_t>(c.spec.act_dim);
-  const size_t want = n * (4 * (2 * od + ad + 1) + 2 + 8 + 4 + 8);
+  const size_t row_bytes = 4 * (2 * od + ad + 1) + 2 + 8 + 4 + 8;
+  // The row count is bounded by the bytes present first, so that size x row
+  // bytes cannot wrap around to the real payload size.
+  if (n > (body_end - 12 - header_len) / row_bytes) {
+    return loss("payload size does not match the header");
+  }
+  const size_t want = n * row_bytes;
   if (header.payload_bytes() != want || 12 + header_len + want != body_end) {
     return loss("payload size does not match the header");
   }
   const char* p = data.data() + 12 + header_len;
   auto take = [&p](auto* v, size_t count) {
     v->resize(count);
+    if (count == 0) return;  // an empty vector's data() may be null
     std::memcpy(v->data(), p, count * sizeof((*v)[0]));
     p += count * sizeof((*v)[0]);
   };
