@@ -293,8 +293,12 @@ struct SacLearner::Impl {
   std::vector<float> scale_host, bias_host;
   struct Work {
     int64_t batch = 0;
-    Trace policy, policy_next, q_data[2], q_fresh[2], q_next[2], v, v_next;
-    Tensor xq_data, xq_fresh, xq_next;  // [B, obs + act]
+    Trace policy, policy_next, q_next[2], v, v_next;
+    // Q at the batch's actions (rows [0, B)) and at the fresh actions (rows
+    // [B, 2B)) share buffers, so that both can run as one product per layer.
+    Trace q_both[2], q_data[2], q_fresh[2];
+    Tensor xq_both;                     // [2B, obs + act]
+    Tensor xq_data, xq_fresh, xq_next;  // [B, obs + act] (the first two: rows of xq_both)
     Tensor grad_action;                 // [B, A]: dL/d fresh action (J_pi through the Qs)
     Tensor log_prob, log_prob_next, tanh_u, std_eps, q_hat;
   } work;
@@ -383,6 +387,16 @@ Trace MakeTrace(const Mlp& m, int64_t rows) {
   return t;
 }
 
+// Rows [start, start + rows) of every buffer of t (views).
+Trace TraceRows(const Trace& t, int64_t start, int64_t rows) {
+  Trace out;
+  for (const Tensor& h : t.h) out.h.push_back(h.narrow(0, start, rows));
+  for (const Tensor& g : t.gh) out.gh.push_back(g.narrow(0, start, rows));
+  out.out = t.out.narrow(0, start, rows);
+  out.gout = t.gout.narrow(0, start, rows);
+  return out;
+}
+
 // Forward pass into t's buffers: h_{l+1} = relu(h_l W_l^T + b_l), none after the last
 // (the product with beta = 0, then bias and ReLU in one pass).
 void Forward(const Mlp& m, const Tensor& x, Trace& t) {
@@ -439,6 +453,56 @@ void Backward(const Mlp& m, const Tensor& x, Trace& t, bool weights, Tensor* inp
         input_grad->addmm_(g, w);
       } else {
         at::mm_out(*input_grad, g, w);
+      }
+    }
+  }
+}
+
+// Backward of a Q-function evaluated on both row sets at once (x [2n, in]:
+// rows [0, n) the batch's actions, rows [n, 2n) the fresh actions). The first
+// rows give the weight and bias gradients (J_Q); the others only the gradient
+// to the fresh actions' columns x[n:, from:] (J_pi, weights held constant),
+// written (accumulate: added) into grad_action. The products through the
+// hidden layers run once over all 2n rows.
+void BackwardStacked(const Mlp& m, const Tensor& x, Trace& t, int64_t n, Tensor* grad_action,
+                     int64_t from, bool accumulate) {
+  const size_t layers = m.size();
+  Tensor g = t.gout;
+  for (size_t l = layers; l-- > 0;) {
+    const Tensor& in = l == 0 ? x : t.h[l - 1];
+    const int64_t cols = in.size(1);
+    const Tensor g_data = g.narrow(0, 0, n), g_fresh = g.narrow(0, n, n);
+    if (l > 0 && l + 1 == layers && g.size(1) == 1) {
+      const float* h = in.data_ptr<float>();
+      float* gh = t.gh[l - 1].data_ptr<float>();
+      kernels::ScalarHeadBackward(n, cols, g_data.data_ptr<float>(), m[l].w.data_ptr<float>(), h,
+                                  m[l].gw.data_ptr<float>(), m[l].gb.data_ptr<float>(), gh,
+                                  m[l - 1].gb.data_ptr<float>());
+      kernels::ScalarHeadBackward(n, cols, g_fresh.data_ptr<float>(), m[l].w.data_ptr<float>(),
+                                  h + n * cols, nullptr, nullptr, gh + n * cols, nullptr);
+      g = t.gh[l - 1];
+      continue;
+    }
+    Tensor gw = m[l].gw;
+    at::mm_out(gw, g_data.t(), in.narrow(0, 0, n));
+    if (l + 1 == layers) {
+      kernels::ColumnSum(n, g.size(1), g_data.data_ptr<float>(), g.size(1),
+                         m[l].gb.data_ptr<float>());
+    }
+    if (l > 0) {
+      Tensor& gin = t.gh[l - 1];
+      at::mm_out(gin, g, m[l].w);
+      const float* h = in.data_ptr<float>();
+      float* gp = gin.data_ptr<float>();
+      kernels::ReluBackward(n, cols, h, cols, gp, cols, m[l - 1].gb.data_ptr<float>());
+      kernels::ReluBackward(n, cols, h + n * cols, cols, gp + n * cols, cols, nullptr);
+      g = gin;
+    } else {
+      const Tensor w = m[0].w.narrow(1, from, m[0].w.size(1) - from);
+      if (accumulate) {
+        grad_action->addmm_(g_fresh, w);
+      } else {
+        at::mm_out(*grad_action, g_fresh, w);
       }
     }
   }
@@ -665,9 +729,13 @@ void SacLearner::Impl::PrepareWork(int64_t n) {
   Work w;
   w.batch = n;
   w.policy = MakeTrace(policy_mlp, n);
+  w.xq_both = torch::empty({2 * n, o + a}, opts);
+  w.xq_data = w.xq_both.narrow(0, 0, n);
+  w.xq_fresh = w.xq_both.narrow(0, n, n);
   for (int c = 0; c < 2; ++c) {
-    w.q_data[c] = MakeTrace(q_mlp[c], n);
-    w.q_fresh[c] = MakeTrace(q_mlp[c], n);
+    w.q_both[c] = MakeTrace(q_mlp[c], 2 * n);
+    w.q_data[c] = TraceRows(w.q_both[c], 0, n);
+    w.q_fresh[c] = TraceRows(w.q_both[c], n, n);
   }
   if (v2) {
     w.policy_next = MakeTrace(policy_mlp, n);
@@ -678,8 +746,6 @@ void SacLearner::Impl::PrepareWork(int64_t n) {
     w.v = MakeTrace(v_mlp, n);
     w.v_next = MakeTrace(v_target_mlp, n);
   }
-  w.xq_data = torch::empty({n, o + a}, opts);
-  w.xq_fresh = torch::empty({n, o + a}, opts);
   w.grad_action = torch::empty({n, a}, opts);
   w.log_prob = torch::empty({n}, opts);
   w.tanh_u = torch::empty({n, a}, opts);
@@ -751,9 +817,14 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
       squash, n, w.policy.out.data_ptr<float>(), noise + (v2 ? n * a : 0),
       w.xq_fresh.data_ptr<float>() + o, o + a, w.log_prob.data_ptr<float>(),
       w.tanh_u.data_ptr<float>(), w.std_eps.data_ptr<float>());
+  const bool stacked = options.tuning.stack_q_rows;
   for (int c = 0; c < 2; ++c) {
-    Forward(q_mlp[c], w.xq_fresh, w.q_fresh[c]);
-    Forward(q_mlp[c], w.xq_data, w.q_data[c]);
+    if (stacked) {
+      Forward(q_mlp[c], w.xq_both, w.q_both[c]);
+    } else {
+      Forward(q_mlp[c], w.xq_fresh, w.q_fresh[c]);
+      Forward(q_mlp[c], w.xq_data, w.q_data[c]);
+    }
   }
   if (!v2) Forward(v_mlp, obs, w.v);
 
@@ -796,6 +867,11 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
 
   // Backward: each loss into its own network's gradient.
   for (int c = 0; c < 2; ++c) {
+    if (stacked) {
+      BackwardStacked(q_mlp[c], w.xq_both, w.q_both[c], n, &w.grad_action, o,
+                      /*accumulate=*/c == 1);
+      continue;
+    }
     Backward(q_mlp[c], w.xq_data, w.q_data[c], /*weights=*/true, nullptr, 0, false);
     // J_pi through the fresh action, the Q weights held constant.
     Backward(q_mlp[c], w.xq_fresh, w.q_fresh[c], /*weights=*/false, &w.grad_action, o,

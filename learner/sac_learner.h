@@ -42,6 +42,9 @@ struct LearnerTuning {
   // (CPU only; a CUDA learner uses autograd). false: LibTorch autograd, where
   // the switches below choose how the graph is built.
   bool manual_backward = true;
+  // (hand-written) The Q-functions at the batch's actions and at the fresh
+  // policy actions as one product per layer over both row sets ([2B, in]).
+  bool stack_q_rows = true;
   // (autograd) Both Q-functions' first layers as one product (column slices after it).
   // Off by default: measured slower than two plain products here (docs/perf.md).
   bool fuse_twin_q = false;

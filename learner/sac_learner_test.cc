@@ -231,13 +231,15 @@ TEST(SacLearnerTest, TuningSwitchesDoNotChangeTheMath) {
   for (const std::string variant : {"v1", "v2"}) {
     std::vector<std::vector<NamedArray>> results;
     // Bit 3 chooses the hand-written update (set) or autograd; the graph
-    // switches only matter for autograd, Adam's for both.
-    for (int mask = 0; mask < 16; ++mask) {
+    // switches (bits 0, 2) only matter for autograd, bit 4 (stacked Q rows)
+    // only for the hand-written update, Adam's (bit 1) for both.
+    for (int mask = 0; mask < 32; ++mask) {
       LearnerOptions o = Options();
       o.tuning.fuse_twin_q = mask & 1;
       o.tuning.fused_adam = mask & 2;
       o.tuning.no_grad_targets = mask & 4;
       o.tuning.manual_backward = mask & 8;
+      o.tuning.stack_q_rows = mask & 16;
       auto learner = SacLearner::Create(Config(variant), o);
       ASSERT_TRUE(learner.ok());
       for (int i = 0; i < 3; ++i) ASSERT_TRUE((*learner)->Update(MakeBatch(32, i).host(32)).ok());

@@ -6,6 +6,9 @@
 //   - ceiling: the FLOPs of every matrix product of one update (forward and
 //     backward) over the matmul throughput measured at exactly those shapes.
 // HalfCheetah sizes (obs 17, act 6), batch 256, 2x256 networks, CPU.
+// Figures are updates per wall-clock second (the best of interleaved windows)
+// and, beside them, per CPU-second of the process (all its threads), which a
+// loaded machine distorts much less; the ratio to the ceiling is given for both.
 //
 // Flags: --seconds=S per figure (3), --device=cpu|cuda[:i], --variants=v1,v2,
 // --threads=1,2, --no_python, --no_sb3, --no_ablations.
@@ -13,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -34,6 +38,14 @@ using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// CPU seconds of this process (all threads): on a loaded machine a window's
+// wall time includes the time others had the cores; its CPU time does not.
+double CpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 struct Batch {
@@ -109,6 +121,7 @@ struct Ceiling {
   double seconds = 0;        // of all products of one update, measured
   double updates_per_s = 0;  // 1 / seconds
   double gflops = 0;         // gflop / seconds
+  double updates_per_cpu_s = 0;  // the same per CPU-second of the process
 };
 
 // The matmul ceiling: every distinct shape of one update's products timed with
@@ -127,7 +140,7 @@ class CeilingMeter {
     for (const auto& [shape, count] : shapes) {
       const auto [m, k, n] = shape;
       shapes_.push_back({torch::randn({m, k}), torch::randn({k, n}), torch::empty({m, n}), count,
-                         1e9});
+                         1e9, 1e9});
     }
   }
   // One window of `seconds` over all shapes.
@@ -137,18 +150,25 @@ class CeilingMeter {
       for (int i = 0; i < 5; ++i) torch::mm_out(s.out, s.a, s.b);
       int64_t reps = 0;
       const auto start = Clock::now();
+      const double cpu_start = CpuSeconds();
       while (SecondsSince(start) < seconds / shapes_.size()) {
         for (int i = 0; i < 10; ++i) torch::mm_out(s.out, s.a, s.b);
         reps += 10;
       }
       s.best = std::min(s.best, SecondsSince(start) / reps);
+      s.best_cpu = std::min(s.best_cpu, (CpuSeconds() - cpu_start) / reps);
     }
   }
   Ceiling Result() const {
     Ceiling c;
     c.gflop = gflop_;
-    for (const Shape& s : shapes_) c.seconds += s.count * s.best;
+    double cpu = 0;
+    for (const Shape& s : shapes_) {
+      c.seconds += s.count * s.best;
+      cpu += s.count * s.best_cpu;
+    }
     c.updates_per_s = 1.0 / c.seconds;
+    c.updates_per_cpu_s = 1.0 / cpu;
     c.gflops = c.gflop / c.seconds;
     return c;
   }
@@ -157,7 +177,8 @@ class CeilingMeter {
   struct Shape {
     torch::Tensor a, b, out;
     int count;
-    double best;  // seconds per product
+    double best;      // seconds per product
+    double best_cpu;  // CPU seconds per product
   };
   std::vector<Shape> shapes_;
   double gflop_ = 0;
@@ -176,29 +197,48 @@ LearnerOptions BenchOptions(int threads, const std::string& device, const Learne
   return o;
 }
 
-struct Measured {
-  double ours = -1;  // updates/s (-1 on error, printed)
-  Ceiling ceiling;   // when measured beside
-};
-
-// Updates per second of our learner: the best of five windows (on a shared
-// machine the others' load only ever slows a window down; the references are
-// measured the same way). With `ceiling`, a ceiling window precedes each of
-// the learner's, at the same thread count.
-Measured MeasureLearner(const std::string& variant, int threads, const std::string& device,
-                        const LearnerTuning& tuning, double seconds, bool ceiling) {
-  Measured out;
-  v1::SacConfig config;
-  config.set_variant(variant);
-  auto learner = SacLearner::Create(config, BenchOptions(threads, device, tuning));
-  if (!learner.ok()) {
-    std::printf("  error: %s\n", learner.status().ToString().c_str());
-    return out;
+// One learner with its batches; Window() runs updates for a while and returns
+// updates/s. Several runners' windows can be interleaved, so that on a shared
+// machine all of them see the same load.
+class Runner {
+ public:
+  Runner(const std::string& variant, int threads, const std::string& device,
+         const LearnerTuning& tuning)
+      : threads_(threads) {
+    v1::SacConfig config;
+    config.set_variant(variant);
+    auto learner = SacLearner::Create(config, BenchOptions(threads, device, tuning));
+    if (!learner.ok()) {
+      std::printf("  error: %s\n", learner.status().ToString().c_str());
+      return;
+    }
+    learner_ = std::move(learner).value();
+    for (int i = 0; i < 4; ++i) batches_.push_back(RandomBatch(i));
+    for (int i = 0; i < 20; ++i) (void)learner_->Update(Host(i));
   }
-  std::vector<Batch> batches;
-  for (int i = 0; i < 4; ++i) batches.push_back(RandomBatch(i));
-  auto host = [&](int64_t i) {
-    const Batch& b = batches[i % batches.size()];
+  bool ok() const { return learner_ != nullptr; }
+  // Updates/s over one window of `seconds` (-1 on error); keeps the best.
+  double Window(double seconds) {
+    if (!ok()) return -1;
+    torch::set_num_threads(threads_);  // process-wide: the runners may differ
+    int64_t n = 0;
+    const auto start = Clock::now();
+    const double cpu_start = CpuSeconds();
+    while (SecondsSince(start) < seconds) {
+      if (!learner_->Update(Host(count_++)).ok()) return -1;
+      ++n;
+    }
+    const double rate = n / SecondsSince(start);
+    best_ = std::max(best_, rate);
+    best_cpu_ = std::max(best_cpu_, n / (CpuSeconds() - cpu_start));
+    return rate;
+  }
+  double best() const { return ok() ? best_ : -1; }
+  double best_cpu() const { return ok() ? best_cpu_ : -1; }
+
+ private:
+  HostBatch Host(int64_t i) const {
+    const Batch& b = batches_[i % batches_.size()];
     return HostBatch{kBatch,
                      kObs,
                      kAct,
@@ -208,27 +248,16 @@ Measured MeasureLearner(const std::string& variant, int threads, const std::stri
                      b.next_obs.data(),
                      b.terminated.data(),
                      b.truncated.data()};
-  };
-  for (int i = 0; i < 20; ++i) (void)(*learner)->Update(host(i));
-  std::optional<CeilingMeter> meter;
-  if (ceiling) meter.emplace(variant);
-  int64_t count = 0;
-  double best = 0;
-  for (int window = 0; window < 5; ++window) {
-    if (meter) meter->Measure(seconds / 5);
-    int64_t n = 0;
-    const auto start = Clock::now();
-    while (SecondsSince(start) < seconds / 5) {
-      if (!(*learner)->Update(host(count)).ok()) return out;
-      ++count;
-      ++n;
-    }
-    best = std::max(best, n / SecondsSince(start));
   }
-  out.ours = best;
-  if (meter) out.ceiling = meter->Result();
-  return out;
-}
+  int threads_;
+  std::unique_ptr<SacLearner> learner_;
+  std::vector<Batch> batches_;
+  int64_t count_ = 0;
+  double best_ = 0;
+  double best_cpu_ = 0;
+};
+
+constexpr int kWindows = 10;
 
 // Runs `command`, returns the number after "updates_per_second=" (-1 if none).
 double RunReference(const std::string& command) {
@@ -311,16 +340,27 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "learner_throughput: batch %lld, obs %lld, act %lld, hidden 2x%lld, device %s, "
-      "%.1f s per figure (best of 5 windows; ceiling windows interleaved with ours)\n",
+      "%.1f s per figure (best of %d windows; ceiling windows interleaved with ours)\n",
       static_cast<long long>(kBatch), static_cast<long long>(kObs), static_cast<long long>(kAct),
-      static_cast<long long>(kHidden), device.c_str(), seconds);
-  std::printf("%-8s %-7s %10s %10s %10s %10s %8s %10s %12s\n", "variant", "threads", "ours/s",
-              "python/s", "sb3/s", "ceiling/s", "GFLOP", "GFLOP/s", "ours/ceiling");
+      static_cast<long long>(kHidden), device.c_str(), seconds, kWindows);
+  std::printf("%-8s %-7s %10s %10s %10s %10s %8s %10s %12s %10s %12s %10s\n", "variant",
+              "threads", "ours/s", "python/s", "sb3/s", "ceiling/s", "GFLOP", "GFLOP/s",
+              "ours/ceiling", "ours/cpu-s", "ceiling/cpu-s", "(cpu ratio)");
   for (const std::string& variant : variants) {
     for (const int threads : thread_counts) {
-      const Measured m =
-          MeasureLearner(variant, threads, device, LearnerTuning{}, seconds, /*ceiling=*/true);
-      const Ceiling& c = m.ceiling;
+      // The best of kWindows windows each (on a shared machine the others'
+      // load only ever slows a window down), ceiling and ours interleaved.
+      Runner ours(variant, threads, device, LearnerTuning{});
+      CeilingMeter meter(variant);
+      for (int window = 0; window < kWindows && ours.ok(); ++window) {
+        meter.Measure(seconds / kWindows);
+        ours.Window(seconds / kWindows);
+      }
+      const Ceiling c = meter.Result();
+      struct {
+        double ours;
+      } m{ours.best()};
+      const double ours_cpu = ours.best_cpu();
       double py = -1, sb = -1;
       if (python) {
         py = RunReference(absl::StrCat(SAC_PYTHON, " ", src,
@@ -332,38 +372,55 @@ int main(int argc, char** argv) {
                                        "/bench/reference/sb3_train_step.py --threads ", threads,
                                        " --seconds ", seconds));
       }
-      std::printf("%-8s %-7d %10s %10s %10s %10.1f %8.3f %10.1f %11.0f%%\n", variant.c_str(),
-                  threads, Fmt(m.ours).c_str(), Fmt(py).c_str(), Fmt(sb).c_str(), c.updates_per_s,
-                  c.gflop, c.gflops, 100.0 * m.ours / c.updates_per_s);
+      std::printf("%-8s %-7d %10s %10s %10s %10.1f %8.3f %10.1f %11.0f%% %10s %12.1f %9.0f%%\n",
+                  variant.c_str(), threads, Fmt(m.ours).c_str(), Fmt(py).c_str(),
+                  Fmt(sb).c_str(), c.updates_per_s, c.gflop, c.gflops,
+                  100.0 * m.ours / c.updates_per_s, Fmt(ours_cpu).c_str(), c.updates_per_cpu_s,
+                  100.0 * ours_cpu / c.updates_per_cpu_s);
       std::fflush(stdout);
     }
   }
   if (ablations) {
     std::printf(
-        "\nablations (updates/s, same run; each column changes one choice from the default, "
-        "the hand-written update):\n");
-    auto measure = [&](const std::string& variant, int threads, const LearnerTuning& t) {
-      return Fmt(MeasureLearner(variant, threads, device, t, seconds, false).ours);
-    };
+        "\nablations (updates/s, best of %d interleaved windows of %.2f s; each column changes "
+        "one choice from the default, the hand-written update):\n",
+        kWindows, seconds / kWindows);
     for (const std::string& variant : variants) {
       for (const int threads : thread_counts) {
-        const LearnerTuning manual;
-        LearnerTuning per_tensor_adam;
-        per_tensor_adam.fused_adam = false;
-        LearnerTuning autograd;
-        autograd.manual_backward = false;
-        LearnerTuning autograd_fused = autograd;
-        autograd_fused.fuse_twin_q = true;
-        LearnerTuning autograd_targets = autograd;
-        autograd_targets.no_grad_targets = false;
-        std::printf(
-            "%s threads=%d: hand-written %s | per-tensor Adam %s | autograd %s | autograd, "
-            "twin Qs fused %s | autograd, targets with autograd %s\n",
-            variant.c_str(), threads, measure(variant, threads, manual).c_str(),
-            measure(variant, threads, per_tensor_adam).c_str(),
-            measure(variant, threads, autograd).c_str(),
-            measure(variant, threads, autograd_fused).c_str(),
-            measure(variant, threads, autograd_targets).c_str());
+        std::vector<std::pair<std::string, LearnerTuning>> configs;
+        configs.emplace_back("hand-written", LearnerTuning{});
+        LearnerTuning t;
+        t.stack_q_rows = false;
+        configs.emplace_back("Q rows unstacked", t);
+        t = LearnerTuning{};
+        t.fused_adam = false;
+        configs.emplace_back("per-tensor Adam", t);
+        t = LearnerTuning{};
+        t.manual_backward = false;
+        configs.emplace_back("autograd", t);
+        LearnerTuning a = t;
+        a.fuse_twin_q = true;
+        configs.emplace_back("autograd, twin Qs fused", a);
+        a = t;
+        a.no_grad_targets = false;
+        configs.emplace_back("autograd, targets with autograd", a);
+        a = t;
+        a.fused_adam = false;
+        configs.emplace_back("autograd, per-tensor Adam", a);
+        std::vector<std::unique_ptr<Runner>> runners;
+        for (const auto& [name, tuning] : configs) {
+          runners.push_back(std::make_unique<Runner>(variant, threads, device, tuning));
+        }
+        // Interleaved windows: every configuration sees the same load.
+        for (int window = 0; window < kWindows; ++window) {
+          for (auto& r : runners) r->Window(seconds / kWindows);
+        }
+        std::printf("%s threads=%d:", variant.c_str(), threads);
+        for (size_t i = 0; i < configs.size(); ++i) {
+          std::printf("%s %s %s (%s/cpu-s)", i == 0 ? "" : " |", configs[i].first.c_str(),
+                      Fmt(runners[i]->best()).c_str(), Fmt(runners[i]->best_cpu()).c_str());
+        }
+        std::printf("\n");
         std::fflush(stdout);
       }
     }
