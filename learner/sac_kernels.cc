@@ -76,6 +76,32 @@ SAC_VECTOR_CLONES void ScalarHeadBackward(int64_t rows, int64_t cols, const floa
   if (bias_grad != nullptr) *bias_grad = dy_sum;
 }
 
+SAC_VECTOR_CLONES void ScalarHeadBackwardRows(int64_t k, int64_t cols, const int64_t* rows,
+                                              const float* dy, const float* __restrict w,
+                                              const float* h, float* g) {
+  for (int64_t r = 0; r < k; ++r) {
+    const float d = dy[rows[r]];
+    const float* __restrict hi = h + rows[r] * cols;
+    float* __restrict gi = g + r * cols;
+    for (int64_t j = 0; j < cols; ++j) gi[j] = hi[j] > 0.0f ? d * w[j] : 0.0f;
+  }
+}
+
+SAC_VECTOR_CLONES void ReluBackwardRows(int64_t k, int64_t cols, const int64_t* rows,
+                                        const float* h, float* g) {
+  for (int64_t r = 0; r < k; ++r) {
+    const float* __restrict hi = h + rows[r] * cols;
+    float* __restrict gi = g + r * cols;
+    for (int64_t j = 0; j < cols; ++j) gi[j] = hi[j] > 0.0f ? gi[j] : 0.0f;
+  }
+}
+
+void ScatterAddRows(int64_t k, int64_t cols, const int64_t* rows, const float* src, float* dst) {
+  for (int64_t r = 0; r < k; ++r) {
+    for (int64_t j = 0; j < cols; ++j) dst[rows[r] * cols + j] += src[r * cols + j];
+  }
+}
+
 SAC_VECTOR_CLONES void ColumnSum(int64_t rows, int64_t cols, const float* x, int64_t ld,
                                  float* __restrict out) {
   std::fill(out, out + cols, 0.0f);

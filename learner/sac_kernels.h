@@ -35,6 +35,17 @@ void ReluBackward(int64_t rows, int64_t cols, const float* h, int64_t ld_h, floa
 void ScalarHeadBackward(int64_t rows, int64_t cols, const float* dy, const float* w, const float* h,
                         float* weight_grad, float* bias_grad, float* g, float* hidden_bias_grad);
 
+// The same for selected rows only (no weight or bias gradients): for r < k,
+// g[r, j] = h[rows[r], j] > 0 ? dy[rows[r]] w[j] : 0 (h, g contiguous, cols wide).
+void ScalarHeadBackwardRows(int64_t k, int64_t cols, const int64_t* rows, const float* dy,
+                            const float* w, const float* h, float* g);
+
+// ReLU backward for selected rows of h: g[r, j] = h[rows[r], j] > 0 ? g[r, j] : 0.
+void ReluBackwardRows(int64_t k, int64_t cols, const int64_t* rows, const float* h, float* g);
+
+// dst[rows[r], :] += src[r, :] for r < k (both cols wide).
+void ScatterAddRows(int64_t k, int64_t cols, const int64_t* rows, const float* src, float* dst);
+
 // out[j] = sum_i x[i, j] for rows x cols with leading dimension ld.
 void ColumnSum(int64_t rows, int64_t cols, const float* x, int64_t ld, float* out);
 

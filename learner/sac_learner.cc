@@ -300,6 +300,8 @@ struct SacLearner::Impl {
     Tensor xq_both;                     // [2B, obs + act]
     Tensor xq_data, xq_fresh, xq_next;  // [B, obs + act] (the first two: rows of xq_both)
     Tensor grad_action;                 // [B, A]: dL/d fresh action (J_pi through the Qs)
+    Tensor packed_action;               // [B, A] scratch
+    std::vector<int64_t> active[2];     // fresh rows where Q_c is the min (gets J_pi's gradient)
     Tensor log_prob, log_prob_next, tanh_u, std_eps, q_hat;
   } work;
 
@@ -459,51 +461,51 @@ void Backward(const Mlp& m, const Tensor& x, Trace& t, bool weights, Tensor* inp
 }
 
 // Backward of a Q-function evaluated on both row sets at once (x [2n, in]:
-// rows [0, n) the batch's actions, rows [n, 2n) the fresh actions). The first
-// rows give the weight and bias gradients (J_Q); the others only the gradient
-// to the fresh actions' columns x[n:, from:] (J_pi, weights held constant),
-// written (accumulate: added) into grad_action. The products through the
-// hidden layers run once over all 2n rows.
-void BackwardStacked(const Mlp& m, const Tensor& x, Trace& t, int64_t n, Tensor* grad_action,
-                     int64_t from, bool accumulate) {
+// rows [0, n) the batch's actions, rows [n, 2n) the fresh actions; at least
+// one hidden layer, width-1 output). The first rows give the weight and bias
+// gradients (J_Q). Of the fresh rows only `active` ones carry a gradient (the
+// min of the twins sends J_pi's gradient to the smaller Q of each row): they
+// are packed after the first n rows of the gradient buffers, so that each
+// product runs once over n + |active| rows, and their gradient to the action
+// columns x[n:, from:] is added into grad_action (J_pi, weights held
+// constant). `packed_action` is scratch [n, A].
+void BackwardStacked(const Mlp& m, const Tensor& x, Trace& t, int64_t n,
+                     const std::vector<int64_t>& active, Tensor& packed_action,
+                     Tensor& grad_action, int64_t from) {
   const size_t layers = m.size();
-  Tensor g = t.gout;
-  for (size_t l = layers; l-- > 0;) {
+  const int64_t k = static_cast<int64_t>(active.size());
+  const int64_t* rows = active.data();
+  {
+    const size_t l = layers - 1;
+    const int64_t cols = t.h[l - 1].size(1);
+    const float* h = t.h[l - 1].data_ptr<float>();
+    const float* gout = t.gout.data_ptr<float>();
+    float* gh = t.gh[l - 1].data_ptr<float>();
+    kernels::ScalarHeadBackward(n, cols, gout, m[l].w.data_ptr<float>(), h,
+                                m[l].gw.data_ptr<float>(), m[l].gb.data_ptr<float>(), gh,
+                                m[l - 1].gb.data_ptr<float>());
+    kernels::ScalarHeadBackwardRows(k, cols, rows, gout + n, m[l].w.data_ptr<float>(),
+                                    h + n * cols, gh + n * cols);
+  }
+  Tensor g = t.gh[layers - 2].narrow(0, 0, n + k);
+  for (size_t l = layers - 1; l-- > 0;) {
     const Tensor& in = l == 0 ? x : t.h[l - 1];
     const int64_t cols = in.size(1);
-    const Tensor g_data = g.narrow(0, 0, n), g_fresh = g.narrow(0, n, n);
-    if (l > 0 && l + 1 == layers && g.size(1) == 1) {
-      const float* h = in.data_ptr<float>();
-      float* gh = t.gh[l - 1].data_ptr<float>();
-      kernels::ScalarHeadBackward(n, cols, g_data.data_ptr<float>(), m[l].w.data_ptr<float>(), h,
-                                  m[l].gw.data_ptr<float>(), m[l].gb.data_ptr<float>(), gh,
-                                  m[l - 1].gb.data_ptr<float>());
-      kernels::ScalarHeadBackward(n, cols, g_fresh.data_ptr<float>(), m[l].w.data_ptr<float>(),
-                                  h + n * cols, nullptr, nullptr, gh + n * cols, nullptr);
-      g = t.gh[l - 1];
-      continue;
-    }
     Tensor gw = m[l].gw;
-    at::mm_out(gw, g_data.t(), in.narrow(0, 0, n));
-    if (l + 1 == layers) {
-      kernels::ColumnSum(n, g.size(1), g_data.data_ptr<float>(), g.size(1),
-                         m[l].gb.data_ptr<float>());
-    }
+    at::mm_out(gw, g.narrow(0, 0, n).t(), in.narrow(0, 0, n));
     if (l > 0) {
-      Tensor& gin = t.gh[l - 1];
+      Tensor gin = t.gh[l - 1].narrow(0, 0, n + k);
       at::mm_out(gin, g, m[l].w);
       const float* h = in.data_ptr<float>();
       float* gp = gin.data_ptr<float>();
       kernels::ReluBackward(n, cols, h, cols, gp, cols, m[l - 1].gb.data_ptr<float>());
-      kernels::ReluBackward(n, cols, h + n * cols, cols, gp + n * cols, cols, nullptr);
+      kernels::ReluBackwardRows(k, cols, rows, h + n * cols, gp + n * cols);
       g = gin;
     } else {
-      const Tensor w = m[0].w.narrow(1, from, m[0].w.size(1) - from);
-      if (accumulate) {
-        grad_action->addmm_(g_fresh, w);
-      } else {
-        at::mm_out(*grad_action, g_fresh, w);
-      }
+      Tensor packed = packed_action.narrow(0, 0, k);
+      at::mm_out(packed, g.narrow(0, n, k), m[0].w.narrow(1, from, m[0].w.size(1) - from));
+      kernels::ScatterAddRows(k, packed.size(1), rows, packed.data_ptr<float>(),
+                              grad_action.data_ptr<float>());
     }
   }
 }
@@ -747,6 +749,9 @@ void SacLearner::Impl::PrepareWork(int64_t n) {
     w.v_next = MakeTrace(v_target_mlp, n);
   }
   w.grad_action = torch::empty({n, a}, opts);
+  w.packed_action = torch::empty({n, a}, opts);
+  w.active[0].reserve(n);
+  w.active[1].reserve(n);
   w.log_prob = torch::empty({n}, opts);
   w.tanh_u = torch::empty({n, a}, opts);
   w.std_eps = torch::empty({n, a}, opts);
@@ -817,7 +822,8 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
       squash, n, w.policy.out.data_ptr<float>(), noise + (v2 ? n * a : 0),
       w.xq_fresh.data_ptr<float>() + o, o + a, w.log_prob.data_ptr<float>(),
       w.tanh_u.data_ptr<float>(), w.std_eps.data_ptr<float>());
-  const bool stacked = options.tuning.stack_q_rows;
+  // (BackwardStacked needs a hidden layer; a network without one runs unstacked.)
+  const bool stacked = options.tuning.stack_q_rows && q_mlp[0].size() >= 2;
   for (int c = 0; c < 2; ++c) {
     if (stacked) {
       Forward(q_mlp[c], w.xq_both, w.q_both[c]);
@@ -837,6 +843,8 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
   const float* vv = v2 ? nullptr : w.v.out.data_ptr<float>();
   float* gv = v2 ? nullptr : w.v.gout.data_ptr<float>();
   const float inv_n = 1.0f / static_cast<float>(n);
+  w.active[0].clear();
+  w.active[1].clear();
   double jq[2] = {0, 0}, jpi = 0, jv = 0, lp_sum = 0, qd_sum[2] = {0, 0}, v_sum = 0, q_hat_sum = 0;
   for (int64_t i = 0; i < n; ++i) {
     for (int c = 0; c < 2; ++c) {
@@ -853,6 +861,8 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
     // J_pi = mean [alpha log pi - min Q]: dJ/dQ_c = -w_c / B.
     gqf[0][i] = -w0 * inv_n;
     gqf[1][i] = -(1.0f - w0) * inv_n;
+    if (w0 > 0.0f) w.active[0].push_back(i);
+    if (w0 < 1.0f) w.active[1].push_back(i);
     jpi += static_cast<double>(alpha) * lp[i] - min_q;
     lp_sum += lp[i];
     q_hat_sum += q_hat[i];
@@ -866,10 +876,11 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
   }
 
   // Backward: each loss into its own network's gradient.
+  if (stacked) std::fill_n(w.grad_action.data_ptr<float>(), n * a, 0.0f);
   for (int c = 0; c < 2; ++c) {
     if (stacked) {
-      BackwardStacked(q_mlp[c], w.xq_both, w.q_both[c], n, &w.grad_action, o,
-                      /*accumulate=*/c == 1);
+      BackwardStacked(q_mlp[c], w.xq_both, w.q_both[c], n, w.active[c], w.packed_action,
+                      w.grad_action, o);
       continue;
     }
     Backward(q_mlp[c], w.xq_data, w.q_data[c], /*weights=*/true, nullptr, 0, false);

@@ -43,7 +43,9 @@ struct LearnerTuning {
   // the switches below choose how the graph is built.
   bool manual_backward = true;
   // (hand-written) The Q-functions at the batch's actions and at the fresh
-  // policy actions as one product per layer over both row sets ([2B, in]).
+  // policy actions as one product per layer over both row sets ([2B, in]);
+  // in the backward, only the fresh rows where that Q is the min of the twins
+  // (the rows J_pi's gradient reaches) are kept, packed after the batch rows.
   bool stack_q_rows = true;
   // (autograd) Both Q-functions' first layers as one product (column slices after it).
   // Off by default: measured slower than two plain products here (docs/perf.md).
