@@ -261,13 +261,19 @@ class ReplaySamplerImpl final : public ReplaySampler {
 
   ~ReplaySamplerImpl() override {
     // Probes still in flight use the stubs' channels: cancel them and wait for
-    // their callbacks (which hold their own reference to `health_`).
-    absl::MutexLock lock(&health_->mu);
-    for (ShardHealth& s : health_->shards) {
-      if (s.probing && s.probe) s.probe->context.TryCancel();
+    // their callbacks (which hold their own references to `health_` and to
+    // their probe). Cancelled outside the lock, which a callback takes.
+    std::vector<std::shared_ptr<Probe>> in_flight;
+    {
+      absl::MutexLock lock(&health_->mu);
+      for (ShardHealth& s : health_->shards) {
+        if (s.probing && s.probe) in_flight.push_back(s.probe);
+      }
     }
+    for (auto& probe : in_flight) probe->context.TryCancel();
+    absl::MutexLock lock(&health_->mu);
     health_->mu.Await(absl::Condition(
-        +[](int* in_flight) { return *in_flight == 0; }, &health_->probes_in_flight));
+        +[](int* count) { return *count == 0; }, &health_->probes_in_flight));
   }
 
   int num_shards() const override { return static_cast<int>(stubs_.size()); }
