@@ -17,6 +17,10 @@ endfunction()
 function(sac_test name)
   cmake_parse_arguments(T "SERIAL" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES} ${CMAKE_SOURCE_DIR}/tests/testing/test_env.cc)
+  if(SAC_SANITIZE STREQUAL "thread")
+    # Debian's Abseil is not instrumented: tell TSan what its locks synchronize.
+    target_sources(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/sanitizers/tsan_absl_sync.cc)
+  endif()
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
   # The build's paths, set in the test process's environment (test_env.cc):
   # ctest's ENVIRONMENT through gtest_discover_tests keeps only the first of
