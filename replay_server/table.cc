@@ -97,6 +97,7 @@ ReplayTable::ReplayTable(const TableOptions& options, std::unique_ptr<Selector> 
       layout_(options.spec),
       capacity_(options.capacity),
       prioritized_(options.selector == "prioritized"),
+      selector_name_(selector->name()),
       selector_(std::move(selector)),
       rows_(rows),
       mapped_bytes_(mapped_bytes) {}

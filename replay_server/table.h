@@ -109,7 +109,7 @@ class ReplayTable {
   uint64_t inserts_total() const { return inserts_total_.load(std::memory_order_relaxed); }
   uint64_t samples_total() const { return samples_total_.load(std::memory_order_relaxed); }
   const TableSpec& spec() const { return spec_; }
-  const char* selector_name() const { return selector_->name(); }
+  const char* selector_name() const { return selector_name_; }
   // Bytes of row storage in use (size x row record bytes).
   int64_t bytes_held() const { return size() * layout_.stride; }
   // Bytes of row storage the table allocates for `capacity` rows of `spec`.
@@ -131,6 +131,7 @@ class ReplayTable {
   const RowLayout layout_;
   const int64_t capacity_;
   const bool prioritized_;
+  const char* const selector_name_;  // the selector's name(), fixed at construction
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Selector> selector_ ABSL_GUARDED_BY(mu_);
