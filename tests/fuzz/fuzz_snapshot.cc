@@ -16,6 +16,7 @@
 #include "replay_server/snapshot.h"
 #include "replay_server/table.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/same_rows.h"
 #include "tests/fuzz/memory_fs.h"
 
 namespace {
@@ -32,22 +33,9 @@ std::string Frame(absl::string_view body) {
   return file;
 }
 
-// Same bytes (NaN payloads included); empty vectors have no data() to compare.
-template <typename T>
-bool SameBytes(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
+// The rows and, for a snapshot, the samples counter too.
 bool SameRows(const replay::TableContents& a, const replay::TableContents& b) {
-  return a.size == b.size && a.head == b.head && a.next_key == b.next_key &&
-         a.inserts_total == b.inserts_total && a.samples_total == b.samples_total &&
-         SameBytes(a.obs, b.obs) &&
-         SameBytes(a.action, b.action) &&
-         SameBytes(a.reward, b.reward) &&
-         SameBytes(a.next_obs, b.next_obs) &&
-         a.terminated == b.terminated && a.truncated == b.truncated &&
-         a.policy_version == b.policy_version && a.actor_id == b.actor_id && a.key == b.key;
+  return sac::fuzz::SameRows(a, b) && a.samples_total == b.samples_total;
 }
 
 // The first `n` rows of every column of `c` (a table's Copy holds all slots).

@@ -18,6 +18,7 @@
 #include "replay_server/shard.h"
 #include "replay_server/wal.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/same_rows.h"
 #include "tests/fuzz/memory_fs.h"
 
 namespace {
@@ -52,23 +53,6 @@ replay::ShardOptions Options(sac::fuzz::MemoryFileSystem* fs, bool prioritized) 
   return o;
 }
 
-// Same bytes (NaN payloads included); empty vectors have no data() to compare.
-template <typename T>
-bool SameBytes(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
-bool SameRows(const replay::TableContents& a, const replay::TableContents& b) {
-  return a.size == b.size && a.head == b.head && a.next_key == b.next_key &&
-         a.inserts_total == b.inserts_total && a.key == b.key &&
-         a.policy_version == b.policy_version && a.actor_id == b.actor_id &&
-         a.terminated == b.terminated && a.truncated == b.truncated &&
-         SameBytes(a.obs, b.obs) &&
-         SameBytes(a.action, b.action) &&
-         SameBytes(a.reward, b.reward) &&
-         SameBytes(a.next_obs, b.next_obs);
-}
 
 }  // namespace
 
@@ -138,6 +122,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Recovering the same folder again gives the same table.
   auto again = replay::ReplayShard::Create(options, nullptr);
   if (!again.ok()) Fail("second recovery: " + again.status().ToString());
-  if (!SameRows((*again)->table()->Copy(), before)) Fail("second recovery differs");
+  if (!sac::fuzz::SameRows((*again)->table()->Copy(), before)) Fail("second recovery differs");
   return 0;
 }
