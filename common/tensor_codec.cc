@@ -1,5 +1,6 @@
 #include "common/tensor_codec.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -35,7 +36,49 @@ std::string ShapeToString(std::span<const int64_t> shape) {
   return absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
 }
 
+namespace {
+
+// True when all `n` floats are finite. A float is infinite or NaN exactly when
+// its magnitude bits m = bits & 0x7fffffff exceed 0x7f7fffff (the largest
+// finite one), i.e. when 0x7f7fffff - m is negative (no overflow: m is at most
+// 0x7fffffff); OR-ing those differences keeps any sign bit. Fixed blocks of
+// subtract-and-OR so that GCC vectorizes it at -O2 with plain SSE2; no branch
+// per value.
+bool AllFinite(const float* values, size_t n) {
+  constexpr size_t kBlock = 64;
+  constexpr int32_t kMaxFinite = 0x7f7fffff;
+  int32_t acc = 0;
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    int32_t block = 0;
+    for (size_t j = 0; j < kBlock; ++j) {
+      block |= kMaxFinite - (std::bit_cast<int32_t>(values[i + j]) & 0x7fffffff);
+    }
+    acc |= block;
+  }
+  for (; i < n; ++i) acc |= kMaxFinite - (std::bit_cast<int32_t>(values[i]) & 0x7fffffff);
+  return acc >= 0;
+}
+
+// True when every byte of `n` is 0 or 1 (no bit but the lowest set in any).
+bool AllFlags(const uint8_t* bytes, size_t n) {
+  constexpr size_t kBlock = 64;
+  uint8_t acc = 0;
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    uint8_t block = 0;
+    for (size_t j = 0; j < kBlock; ++j) block |= bytes[i + j];
+    acc |= block;
+  }
+  for (; i < n; ++i) acc |= bytes[i];
+  return (acc & 0xfe) == 0;
+}
+
+}  // namespace
+
 absl::Status CheckFinite(std::span<const float> values, absl::string_view field) {
+  // The fast pass decides; only a failing input is walked again for the index.
+  if (AllFinite(values.data(), values.size())) return absl::OkStatus();
   for (size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -110,6 +153,9 @@ absl::Status CheckFlagColumn(absl::string_view bytes, int64_t rows, absl::string
   if (static_cast<int64_t>(bytes.size()) != rows) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": ", bytes.size(), " bytes, expected one per row (", rows, ")"));
+  }
+  if (AllFlags(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())) {
+    return absl::OkStatus();
   }
   for (size_t i = 0; i < bytes.size(); ++i) {
     if (bytes[i] != 0 && bytes[i] != 1) {

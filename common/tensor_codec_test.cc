@@ -85,6 +85,33 @@ TEST(TensorCodec, NonFiniteRejectedWithIndex) {
   }
 }
 
+// The check runs over blocks of 64 values and then a tail: a bad value must be
+// found, with its index, at every position of a long column, and the extreme
+// finite values (largest, smallest normal and subnormal, both zeros) must pass.
+TEST(TensorCodec, CheckFiniteFindsEveryPositionOfALongColumn) {
+  std::vector<float> values(200);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) - 100.f;
+  values[0] = std::numeric_limits<float>::max();
+  values[1] = -std::numeric_limits<float>::max();
+  values[2] = std::numeric_limits<float>::min();
+  values[3] = std::numeric_limits<float>::denorm_min();
+  values[4] = -0.f;
+  ASSERT_TRUE(CheckFinite(values, "obs").ok());
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(),
+                    -std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::signaling_NaN(),
+                    std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    for (size_t at : {size_t{0}, size_t{63}, size_t{64}, size_t{127}, size_t{128}, size_t{199}}) {
+      std::vector<float> column = values;
+      column[at] = bad;
+      const absl::Status s = CheckFinite(column, "obs");
+      ASSERT_FALSE(s.ok()) << "value " << bad << " at " << at;
+      EXPECT_THAT(s.message(), HasSubstr("obs: element " + std::to_string(at) + " is not finite"));
+    }
+  }
+}
+
 TEST(TensorCodec, MisalignedBytesAreCopied) {
   // A view must be correct wherever the bytes sit.
   std::string storage(1 + 8, '\0');
@@ -104,6 +131,20 @@ TEST(TensorCodec, FlagColumn) {
   EXPECT_THAT(wrong_len.message(), HasSubstr("terminated: 2 bytes"));
   auto wrong_val = CheckFlagColumn(std::string("\x00\x02", 2), 2, "truncated");
   EXPECT_THAT(wrong_val.message(), HasSubstr("truncated: byte 1 is 2"));
+  // Long columns (checked in blocks of 64 and a tail): every position, and a
+  // byte with only a high bit set.
+  std::string flags(150, '\0');
+  for (size_t i = 0; i < flags.size(); i += 3) flags[i] = '\1';
+  ASSERT_TRUE(CheckFlagColumn(flags, 150, "terminated").ok());
+  for (size_t at : {size_t{0}, size_t{63}, size_t{64}, size_t{128}, size_t{149}}) {
+    for (char bad : {'\2', '\x80', '\xff'}) {
+      std::string column = flags;
+      column[at] = bad;
+      const absl::Status s = CheckFlagColumn(column, 150, "terminated");
+      ASSERT_FALSE(s.ok()) << at;
+      EXPECT_THAT(s.message(), HasSubstr("terminated: byte " + std::to_string(at) + " is"));
+    }
+  }
 }
 
 }  // namespace
