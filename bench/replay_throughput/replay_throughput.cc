@@ -5,9 +5,19 @@
 // same proto and a trivial handler (acks without storing; answers a sample by
 // copying prebuilt bytes), measured in the same run: the gRPC ceiling.
 //
-// Usage: replay_throughput [--seconds=S] [--durable] [--shard_only]
+// Usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N]
+//                          [--service=both|ours|raw]
 //   --durable: shards log with fsync=batch, and a snapshot is timed;
-//   --shard_only: only the shard alone (no gRPC) figures.
+//   --shard_only: only the shard alone (no gRPC) figures;
+//   --shards=N: only N shards (default 1, 2 and 4);
+//   --service=ours|raw: only one of the two services (for profiling one);
+//   --phase=insert|sample: only that phase (to profile it; `sample` fills the
+//     tables for a quarter of the phase time first);
+//   --repeats=R: each service R times per shard count, alternating which goes
+//     first; each figure is the median of its R values (default 3), each
+//     ratio the median of the R ratios of runs made back to back, with their
+//     range: the shared machine's speed drifts by 10-30% within a minute, and
+//     pairing and alternating keep that drift from favouring either service.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -20,6 +30,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/server.h"
@@ -191,6 +202,24 @@ struct Figures {
   double server_sample_us = 0;  // mean time in the shard per sample call (ours only)
 };
 
+// The median of each figure over repeated runs (the upper one of an even count).
+Figures Median(std::vector<Figures> runs) {
+  Figures m;
+  auto median = [&runs](double Figures::*field) {
+    std::vector<double> v;
+    for (const Figures& f : runs) v.push_back(f.*field);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  for (double Figures::*field :
+       {&Figures::insert, &Figures::sample, &Figures::both_insert, &Figures::both_sample,
+        &Figures::p50_us, &Figures::p99_us, &Figures::insert_cpu, &Figures::sample_cpu,
+        &Figures::server_sample_us}) {
+    m.*field = median(field);
+  }
+  return m;
+}
+
 // Rows/s acked by `writers_per_shard` writers per shard for `seconds`.
 double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int writers_per_shard,
                   absl::Duration seconds, double* per_cpu_second = nullptr) {
@@ -250,16 +279,35 @@ double RunSamples(ReplaySampler* sampler, int threads_n, absl::Duration seconds,
   return static_cast<double>(rows.load()) / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, const std::string& dir) {
+void StopServers(const std::vector<std::unique_ptr<Server>>& servers) {
+  for (auto& s : servers) {
+    if (s->shard) s->shard->StopAdmitting();
+    s->endpoints.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    if (s->shard) (void)s->shard->Close();
+  }
+}
+
+// All phases for one service and shard count, or only `phase` ("insert" or
+// "sample") when it is not "all".
+Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, const std::string& dir,
+                const std::string& phase) {
   std::vector<std::unique_ptr<Server>> servers;
   for (int i = 0; i < shards; ++i) servers.push_back(StartServer(raw, durable, i, dir));
   Figures f;
-  f.insert = RunInserts(servers, 2, seconds, &f.insert_cpu);
+  f.insert = RunInserts(servers, 2, phase == "sample" ? seconds / 4 : seconds, &f.insert_cpu);
+  if (phase == "insert") {
+    StopServers(servers);
+    return f;
+  }
   SamplerOptions so;
   for (const auto& s : servers) so.addresses.push_back(s->address);
   auto sampler = std::move(*ReplaySampler::Create(so));
   (void)sampler->Status(absl::Seconds(10));
   f.sample = RunSamples(sampler.get(), 4, seconds, &f.sample_cpu);
+  if (phase == "sample") {
+    StopServers(servers);
+    return f;
+  }
   // Both at once, as in training.
   {
     std::atomic<double> ins{0};
@@ -284,11 +332,7 @@ Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, cons
     const Histogram* h = s->shard->metrics()->sample_latency;
     f.server_sample_us += 1e6 * h->Sum() / std::max<uint64_t>(1, h->Count()) / servers.size();
   }
-  for (auto& s : servers) {
-    if (s->shard) s->shard->StopAdmitting();
-    s->endpoints.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    if (s->shard) (void)s->shard->Close();
-  }
+  StopServers(servers);
   return f;
 }
 
@@ -321,6 +365,27 @@ void MeasureDirect(absl::Duration seconds) {
     }
   }
   const double insert = rows / (ThreadCpuSeconds() - cpu);
+  // The two parts of an insert, each alone: validating a batch, and storing a
+  // validated one (limiter + table).
+  auto cpu_us_per_batch = [&](auto&& body) {
+    const double c0 = ThreadCpuSeconds();
+    const absl::Time t0 = absl::Now();
+    int64_t batches = 0;
+    while (absl::Now() - t0 < seconds / 4) {
+      for (int i = 0; i < 64; ++i) body();
+      batches += 64;
+    }
+    return 1e6 * (ThreadCpuSeconds() - c0) / static_cast<double>(batches);
+  };
+  const double validate_us = cpu_us_per_batch([&] {
+    auto v = ValidateBatch(batch, shard->table()->spec(), 1 << 20);
+    if (!v.ok()) std::abort();
+  });
+  const auto validated = ValidateBatch(batch, shard->table()->spec(), 1 << 20);
+  const double store_us = cpu_us_per_batch([&] {
+    (void)shard->limiter()->Insert(kBatch, absl::InfiniteFuture());
+    shard->Insert(validated->rows, [](absl::Status, uint64_t, int64_t) {});
+  });
   rows = 0;
   start = absl::Now();
   cpu = ThreadCpuSeconds();
@@ -333,10 +398,10 @@ void MeasureDirect(absl::Duration seconds) {
     }
   }
   const double sample = rows / (ThreadCpuSeconds() - cpu);
-  std::printf("shard alone (no gRPC, 1 thread, %ld rows held): insert %.0f rows/cpu-s, sample %.0f "
-              "rows/cpu-s (%.1f us per batch of %ld)\n",
-              static_cast<long>(shard->table()->size()), insert, sample, 1e6 * kBatch / sample,
-              static_cast<long>(kBatch));
+  std::printf("shard alone (no gRPC, 1 thread, %ld rows held): insert %.0f rows/cpu-s (%.1f us per "
+              "batch of %ld: validate %.1f, store %.1f), sample %.0f rows/cpu-s (%.1f us per batch)\n",
+              static_cast<long>(shard->table()->size()), insert, 1e6 * kBatch / insert,
+              static_cast<long>(kBatch), validate_us, store_us, sample, 1e6 * kBatch / sample);
 }
 
 // A full 1e6-row table: the copy made under the insert lock, and a whole
@@ -379,51 +444,124 @@ int main(int argc, char** argv) {
   using namespace sac::replay;
   double seconds = 2;
   bool durable = false, shard_only = false;
+  std::string phase = "all";
+  std::vector<int> shard_counts = {1, 2, 4};
+  std::string service = "both";
+  int repeats = 3;
   for (int i = 1; i < argc; ++i) {
     absl::string_view a = argv[i];
     if (absl::ConsumePrefix(&a, "--seconds=")) {
       if (!absl::SimpleAtod(a, &seconds)) return 2;
     } else if (a == "--durable") {
       durable = true;
+    } else if (absl::ConsumePrefix(&a, "--phase=")) {
+      if (a != "all" && a != "insert" && a != "sample") {
+        std::fprintf(stderr, "--phase: '%s', expected all, insert or sample\n", std::string(a).c_str());
+        return 2;
+      }
+      phase = std::string(a);
     } else if (a == "--shard_only") {
       shard_only = true;
+    } else if (absl::ConsumePrefix(&a, "--shards=")) {
+      int n = 0;
+      if (!absl::SimpleAtoi(a, &n) || n < 1 || n > 64) {
+        std::fprintf(stderr, "--shards: '%s', expected 1..64\n", std::string(a).c_str());
+        return 2;
+      }
+      shard_counts = {n};
+    } else if (absl::ConsumePrefix(&a, "--repeats=")) {
+      if (!absl::SimpleAtoi(a, &repeats) || repeats < 1 || repeats > 100) {
+        std::fprintf(stderr, "--repeats: '%s', expected 1..100\n", std::string(a).c_str());
+        return 2;
+      }
+    } else if (absl::ConsumePrefix(&a, "--service=")) {
+      if (a != "both" && a != "ours" && a != "raw") {
+        std::fprintf(stderr, "--service: '%s', expected both, ours or raw\n", std::string(a).c_str());
+        return 2;
+      }
+      service = std::string(a);
     } else {
-      std::fprintf(stderr, "usage: replay_throughput [--seconds=S] [--durable] [--shard_only]\n");
+      std::fprintf(stderr,
+                   "usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N] "
+                   "[--service=both|ours|raw] [--phase=all|insert|sample] [--repeats=R]\n");
       return 2;
     }
   }
   char tmpl[] = "/tmp/replay_bench_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   std::printf("replay_throughput: HalfCheetah rows (obs %ld, act %ld, %ld bytes in the table), "
-              "batch %ld, %.1f s per phase, durability %s\n",
+              "batch %ld, %.1f s per phase, median of %d runs, durability %s\n",
               static_cast<long>(kObs), static_cast<long>(kAct),
               static_cast<long>(TableSpec{kObs, kAct}.row_bytes()), static_cast<long>(kBatch),
-              seconds, durable ? "on (fsync=batch)" : "off");
-  MeasureDirect(absl::Seconds(seconds));
+              seconds, repeats, durable ? "on (fsync=batch)" : "off");
+  if (phase == "all") MeasureDirect(absl::Seconds(seconds));
   if (durable) MeasureSnapshot(dir);
-  const std::vector<int> shard_counts = shard_only ? std::vector<int>{} : std::vector<int>{1, 2, 4};
+  if (shard_only) shard_counts.clear();
   if (!shard_only) std::printf("%-7s %-11s %14s %14s %22s %11s %11s\n", "shards", "service", "insert rows/s",
               "sample rows/s", "insert+sample rows/s", "p50 us", "p99 us");
   for (int shards : shard_counts) {
-    Figures ours = Measure(false, durable, shards, absl::Seconds(seconds), dir);
-    Figures raw = Measure(true, false, shards, absl::Seconds(seconds), dir);
+    const bool run_ours = service != "raw", run_raw = service != "ours";
+    std::vector<Figures> ours_runs, raw_runs;
+    for (int r = 0; r < repeats; ++r) {
+      // Alternate which service goes first.
+      for (int k = 0; k < 2; ++k) {
+        const bool raw = (k == 0) == (r % 2 == 1);
+        if (raw ? !run_raw : !run_ours) continue;
+        (raw ? raw_runs : ours_runs)
+            .push_back(Measure(raw, !raw && durable, shards, absl::Seconds(seconds), dir,
+                               phase));
+      }
+    }
+    const Figures ours = run_ours ? Median(ours_runs) : Figures{};
+    const Figures raw = run_raw ? Median(raw_runs) : Figures{};
     auto line = [&](const char* name, const Figures& f) {
       std::printf("%-7d %-11s %14.0f %14.0f %13.0f (%.0f+%.0f) %11.0f %11.0f\n", shards, name,
                   f.insert, f.sample, f.both_insert + f.both_sample, f.both_insert,
                   f.both_sample, f.p50_us, f.p99_us);
     };
-    line("sac-replay", ours);
-    std::printf("        (mean time inside the shard per sample call: %.0f us)\n", ours.server_sample_us);
-    line("raw gRPC", raw);
-    std::printf("%-7d %-11s %13.2fx %13.2fx %21.2fx\n", shards, "ratio", ours.insert / raw.insert,
-                ours.sample / raw.sample,
-                (ours.both_insert + ours.both_sample) / (raw.both_insert + raw.both_sample));
-    std::printf("%-7d %-11s %14.0f %14.0f   (rows per CPU-second: sac-replay)\n", shards, "per cpu-s",
-                ours.insert_cpu, ours.sample_cpu);
-    std::printf("%-7d %-11s %14.0f %14.0f   (rows per CPU-second: raw gRPC)\n", shards, "per cpu-s",
-                raw.insert_cpu, raw.sample_cpu);
-    std::printf("%-7d %-11s %13.2fx %13.2fx   (per CPU-second)\n", shards, "ratio",
-                ours.insert_cpu / raw.insert_cpu, ours.sample_cpu / raw.sample_cpu);
+    if (run_ours) {
+      line("sac-replay", ours);
+      std::printf("        (mean time inside the shard per sample call: %.0f us)\n",
+                  ours.server_sample_us);
+    }
+    if (run_raw) line("raw gRPC", raw);
+    // Ratios: the median over repeats of ours / raw within one repeat (the two
+    // ran back to back), less sensitive to the machine's drift than a ratio of
+    // medians; the range shows how much they moved.
+    auto paired = [&](auto figure) {
+      std::vector<double> r;
+      for (size_t i = 0; i < ours_runs.size() && i < raw_runs.size(); ++i) {
+        r.push_back(figure(ours_runs[i]) / figure(raw_runs[i]));
+      }
+      std::sort(r.begin(), r.end());
+      return r;
+    };
+    auto show = [](const std::vector<double>& r) {
+      return r.size() == 1 ? absl::StrFormat("%.2fx", r[0])
+                           : absl::StrFormat("%.2fx (%.2f-%.2f)", r[r.size() / 2], r.front(),
+                                             r.back());
+    };
+    auto insert_of = [](const Figures& f) { return f.insert; };
+    auto sample_of = [](const Figures& f) { return f.sample; };
+    auto both_of = [](const Figures& f) { return f.both_insert + f.both_sample; };
+    auto insert_cpu_of = [](const Figures& f) { return f.insert_cpu; };
+    auto sample_cpu_of = [](const Figures& f) { return f.sample_cpu; };
+    if (run_ours && run_raw) {
+      std::printf("%-7d %-11s %18s %18s %18s\n", shards, "ratio", show(paired(insert_of)).c_str(),
+                  show(paired(sample_of)).c_str(), show(paired(both_of)).c_str());
+    }
+    if (run_ours) {
+      std::printf("%-7d %-11s %14.0f %14.0f   (rows per CPU-second: sac-replay)\n", shards,
+                  "per cpu-s", ours.insert_cpu, ours.sample_cpu);
+    }
+    if (run_raw) {
+      std::printf("%-7d %-11s %14.0f %14.0f   (rows per CPU-second: raw gRPC)\n", shards,
+                  "per cpu-s", raw.insert_cpu, raw.sample_cpu);
+    }
+    if (run_ours && run_raw) {
+      std::printf("%-7d %-11s %18s %18s   (per CPU-second)\n", shards, "ratio",
+                  show(paired(insert_cpu_of)).c_str(), show(paired(sample_cpu_of)).c_str());
+    }
     std::fflush(stdout);
   }
   std::string cleanup = "rm -rf " + dir;
