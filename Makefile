@@ -75,7 +75,7 @@ bench: build
 
 fuzz-build: deps
 	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DSAC_FUZZ=ON -DSAC_SANITIZE=address \
-	  -DSAC_WERROR=OFF -DSAC_WITH_CUDA=OFF "-DSAC_SKIP_DIRS=envs;actor;tools;bench" $(CMAKE_ARGS) >/dev/null
+	  -DSAC_WERROR=ON -DSAC_WITH_CUDA=OFF "-DSAC_SKIP_DIRS=envs;actor;tools;bench" $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target sac_fuzzers
 
 test-fuzz: fuzz-build
