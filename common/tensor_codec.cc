@@ -14,6 +14,20 @@ namespace sac {
 static_assert(std::endian::native == std::endian::little,
               "the wire format is little-endian float32; add byte swapping for this host");
 
+TensorView::TensorView(const TensorView& other)
+    : shape_(other.shape_), values_(other.values_), copy_(other.copy_) {
+  if (other.values_.data() == other.copy_.data()) values_ = copy_;
+}
+
+TensorView& TensorView::operator=(const TensorView& other) {
+  if (this == &other) return *this;
+  shape_ = other.shape_;
+  copy_ = other.copy_;
+  values_ = other.values_.data() == other.copy_.data() ? std::span<const float>(copy_)
+                                                      : other.values_;
+  return *this;
+}
+
 std::span<const float> TensorView::row(int64_t i) const {
   if (shape_.empty() || shape_[0] == 0) return {};
   const int64_t width = num_elements() / shape_[0];

@@ -25,6 +25,12 @@ inline constexpr int64_t kAnyDim = -1;
 class TensorView {
  public:
   TensorView() = default;
+  // A copy of a view that owns its values points at its own copy of them, not
+  // at the original's (which may be gone by then). Moving keeps the buffer.
+  TensorView(const TensorView& other);
+  TensorView& operator=(const TensorView& other);
+  TensorView(TensorView&&) noexcept = default;
+  TensorView& operator=(TensorView&&) noexcept = default;
   const std::vector<int64_t>& shape() const { return shape_; }
   std::span<const float> values() const { return values_; }
   int64_t num_elements() const { return static_cast<int64_t>(values_.size()); }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -123,6 +124,33 @@ TEST(TensorCodec, MisalignedBytesAreCopied) {
   auto view = DecodeTensor(t, "x");
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->values()[1], 2.f);
+}
+
+// A copied or moved view stays valid when the original is gone (under ASan a
+// dangling span would be reported). Protobuf keeps bytes fields in aligned
+// buffers, so views here point into the message; the owning branch of the
+// copy constructor re-points the span at the new copy.
+TEST(TensorCodec, CopiedOrMovedViewOutlivesTheOriginal) {
+  std::string storage(1 + 12, '\0');
+  const float vals[3] = {1.f, 2.f, 3.f};
+  std::memcpy(storage.data() + 1, vals, 12);
+  v1::Tensor t;
+  t.add_shape(3);
+  t.set_data(storage.substr(1));
+  std::optional<TensorView> copied, assigned, moved;
+  {
+    auto original = DecodeTensor(t, "x");
+    ASSERT_TRUE(original.ok());
+    copied.emplace(*original);
+    assigned.emplace();
+    *assigned = *original;
+    moved.emplace(std::move(*original));
+  }
+  for (const std::optional<TensorView>* v : {&copied, &assigned, &moved}) {
+    ASSERT_EQ((*v)->values().size(), 3u);
+    EXPECT_EQ((*v)->values()[0], 1.f);
+    EXPECT_EQ((*v)->values()[2], 3.f);
+  }
 }
 
 TEST(TensorCodec, FlagColumn) {
