@@ -7,31 +7,9 @@
 #include "common/logging.h"
 #include "common/security.h"
 #include "common/server.h"
+#include "common/status_service.h"
 #include "envs/env_batch.h"
 #include "sac/v1/status.grpc.pb.h"
-
-namespace {
-
-class ActorStatusService final : public sac::v1::ActorService::CallbackService {
- public:
-  ActorStatusService(const sac::actor::Actor* actor, std::string token)
-      : actor_(actor), token_(std::move(token)) {}
-  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
-                                      const sac::v1::ActorStatusRequest*,
-                                      sac::v1::ActorStatus* response) override {
-    auto* reactor = context->DefaultReactor();
-    grpc::Status auth = sac::CheckBearerToken(*context, token_);
-    if (auth.ok()) *response = actor_->Status();
-    reactor->Finish(auth);
-    return reactor;
-  }
-
- private:
-  const sac::actor::Actor* actor_;
-  std::string token_;
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   sac::ShutdownSignal shutdown;
@@ -64,7 +42,9 @@ int main(int argc, char** argv) {
     }
     token = *t;
   }
-  ActorStatusService status_service(actor->get(), token);
+  const sac::actor::Actor* actor_ptr = actor->get();
+  sac::StatusService<sac::v1::ActorService, sac::v1::ActorStatusRequest, sac::v1::ActorStatus>
+      status_service([actor_ptr] { return actor_ptr->Status(); }, token);
   auto endpoints = sac::StartServing(config.server(), {&status_service}, &metrics);
   if (!endpoints.ok()) {
     std::fprintf(stderr, "sac-actor: %s\n", std::string(endpoints.status().message()).c_str());

@@ -8,29 +8,11 @@
 #include "common/logging.h"
 #include "common/security.h"
 #include "common/server.h"
+#include "common/status_service.h"
 #include "learner/trainer.h"
 #include "sac/v1/status.grpc.pb.h"
 
 namespace {
-
-class LearnerStatusService final : public sac::v1::LearnerService::CallbackService {
- public:
-  LearnerStatusService(const sac::learner::Trainer* trainer, std::string token)
-      : trainer_(trainer), token_(std::move(token)) {}
-  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
-                                      const sac::v1::LearnerStatusRequest*,
-                                      sac::v1::LearnerStatus* response) override {
-    auto* reactor = context->DefaultReactor();
-    grpc::Status auth = sac::CheckBearerToken(*context, token_);
-    if (auth.ok()) *response = trainer_->Status();
-    reactor->Finish(auth);
-    return reactor;
-  }
-
- private:
-  const sac::learner::Trainer* trainer_;
-  std::string token_;
-};
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "sac-learner: %s\n", std::string(s.message()).c_str());
@@ -66,7 +48,10 @@ int main(int argc, char** argv) {
     token = *t;
   }
   sac::learner::PolicyServiceImpl policy_service((*trainer)->policy_store(), token);
-  LearnerStatusService status_service(trainer->get(), token);
+  const sac::learner::Trainer* trainer_ptr = trainer->get();
+  sac::StatusService<sac::v1::LearnerService, sac::v1::LearnerStatusRequest,
+                     sac::v1::LearnerStatus>
+      status_service([trainer_ptr] { return trainer_ptr->Status(); }, token);
   auto endpoints = sac::StartServing(config.server(), {&policy_service, &status_service}, &metrics);
   if (!endpoints.ok()) return Fail(endpoints.status());
   absl::Notification stop;
