@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/tensor_codec.h"
@@ -25,6 +26,20 @@ struct HostBatch {
   const float* next_obs = nullptr;      // [batch_size, obs_dim]
   const uint8_t* terminated = nullptr;  // [batch_size], 0/1: stop bootstrapping
   const uint8_t* truncated = nullptr;   // [batch_size], 0/1: time limit, still bootstraps
+};
+
+// Columns that own their values (test batches, tools); host(n) is a HostBatch
+// over the first n rows.
+struct HostBatchColumns {
+  int64_t obs_dim = 0;
+  int64_t act_dim = 0;
+  std::vector<float> obs, action, reward, next_obs;
+  std::vector<uint8_t> terminated, truncated;
+  HostBatch host(int64_t rows) const {
+    return HostBatch{rows,          obs_dim,         act_dim,           obs.data(),
+                     action.data(), reward.data(),   next_obs.data(),   terminated.data(),
+                     truncated.data()};
+  }
 };
 
 // Checks that the pointers are set and the sizes are the expected ones.

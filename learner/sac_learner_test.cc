@@ -17,24 +17,12 @@ constexpr int kObs = 5;
 constexpr int kAct = 3;
 
 // A deterministic batch: values depend only on (seed, row, column).
-struct OwnedBatch {
-  std::vector<float> obs, action, reward, next_obs;
-  std::vector<uint8_t> terminated, truncated;
-  HostBatch host(int64_t n) const {
-    return HostBatch{n,
-                     kObs,
-                     kAct,
-                     obs.data(),
-                     action.data(),
-                     reward.data(),
-                     next_obs.data(),
-                     terminated.data(),
-                     truncated.data()};
-  }
-};
+using OwnedBatch = HostBatchColumns;
 
 OwnedBatch MakeBatch(int n, int seed) {
   OwnedBatch b;
+  b.obs_dim = kObs;
+  b.act_dim = kAct;
   for (int i = 0; i < n * kObs; ++i) b.obs.push_back(std::sin(0.37f * i + seed));
   for (int i = 0; i < n * kObs; ++i) b.next_obs.push_back(std::cos(0.21f * i + seed));
   for (int i = 0; i < n * kAct; ++i) b.action.push_back(0.9f * std::sin(1.3f * i + 2.0f * seed));

@@ -31,21 +31,7 @@ constexpr int64_t kObs = 17;
 constexpr int64_t kAct = 6;
 constexpr int64_t kBatch = 256;
 
-struct Batch {
-  std::vector<float> obs, action, reward, next_obs;
-  std::vector<uint8_t> terminated, truncated;
-  HostBatch host() const {
-    return HostBatch{kBatch,
-                     kObs,
-                     kAct,
-                     obs.data(),
-                     action.data(),
-                     reward.data(),
-                     next_obs.data(),
-                     terminated.data(),
-                     truncated.data()};
-  }
-};
+using Batch = HostBatchColumns;
 
 LearnerOptions Options(int threads) {
   LearnerOptions o;
@@ -67,6 +53,8 @@ Batch MakeBatch(const LearnerOptions& o, uint64_t seed) {
   std::normal_distribution<float> normal;
   std::uniform_real_distribution<float> unit(0.0f, 1.0f);
   Batch b;
+  b.obs_dim = kObs;
+  b.act_dim = kAct;
   for (int64_t i = 0; i < kBatch * kObs; ++i) b.obs.push_back(normal(rng));
   for (int64_t i = 0; i < kBatch * kObs; ++i) b.next_obs.push_back(normal(rng));
   for (int64_t i = 0; i < kBatch; ++i) {
@@ -157,7 +145,7 @@ int Golden(const std::map<std::string, std::string>& flags) {
   if (auto s = WriteSafetensorsFile(out + "/before.safetensors", before, meta); !s.ok()) {
     return Fail(s);
   }
-  auto metrics = (*learner)->UpdateWithNoise(b.host(), noise);
+  auto metrics = (*learner)->UpdateWithNoise(b.host(kBatch), noise);
   if (!metrics.ok()) return Fail(metrics.status());
   if (auto s = WriteSafetensorsFile(out + "/after.safetensors", (*learner)->AllTensors(),
                                     MetricsMap(*metrics));
@@ -184,7 +172,7 @@ int Train(const std::map<std::string, std::string>& flags) {
   }
   for (uint64_t i = 0; i < steps; ++i) {
     const Batch b = MakeBatch(o, 1000 + (*learner)->updates());
-    auto m = (*learner)->Update(b.host());
+    auto m = (*learner)->Update(b.host(kBatch));
     if (!m.ok()) return Fail(m.status());
   }
   if (auto s = (*learner)->SaveCheckpoint(Flag(flags, "save")); !s.ok()) return Fail(s);
@@ -201,7 +189,7 @@ int Snapshot(const std::map<std::string, std::string>& flags) {
   if (!learner.ok()) return Fail(learner.status());
   for (int i = 0; i < 5; ++i) {
     const Batch b = MakeBatch(o, 77 + i);
-    if (auto m = (*learner)->Update(b.host()); !m.ok()) return Fail(m.status());
+    if (auto m = (*learner)->Update(b.host(kBatch)); !m.ok()) return Fail(m.status());
   }
   v1::PolicyMetadata meta = (*learner)->BaseMetadata();
   meta.set_version(3);
