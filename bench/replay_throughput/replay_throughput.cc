@@ -6,7 +6,8 @@
 // copying prebuilt bytes), measured in the same run: the gRPC ceiling.
 //
 // Usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N]
-//                          [--service=both|ours|raw]
+//                          [--service=both|ours|raw] [--phase=all|insert|sample]
+//                          [--repeats=R]
 //   --durable: shards log with fsync=batch, and a snapshot is timed;
 //   --shard_only: only the shard alone (no gRPC) figures;
 //   --shards=N: only N shards (default 1, 2 and 4);
@@ -531,12 +532,14 @@ int main(int argc, char** argv) {
     auto paired = [&](auto figure) {
       std::vector<double> r;
       for (size_t i = 0; i < ours_runs.size() && i < raw_runs.size(); ++i) {
-        r.push_back(figure(ours_runs[i]) / figure(raw_runs[i]));
+        // A phase not run (--phase) has no figure: no ratio.
+        if (figure(raw_runs[i]) > 0) r.push_back(figure(ours_runs[i]) / figure(raw_runs[i]));
       }
       std::sort(r.begin(), r.end());
       return r;
     };
     auto show = [](const std::vector<double>& r) {
+      if (r.empty()) return std::string("-");
       return r.size() == 1 ? absl::StrFormat("%.2fx", r[0])
                            : absl::StrFormat("%.2fx (%.2f-%.2f)", r[r.size() / 2], r.front(),
                                              r.back());
