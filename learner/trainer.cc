@@ -207,6 +207,7 @@ absl::Status Trainer::Checkpoint() {
         state_.set_last_eval_return_mean(last.return_mean);
         state_.set_last_eval_return_std(last.return_std);
         state_.set_last_eval_env_steps(last.env_steps);
+        state_.set_last_eval_policy_version(last.version);
       }
     }
     state = state_;
@@ -268,6 +269,9 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
       }
       const uint64_t steps = env_steps_.load();
       if (steps >= due) {
+        // The evaluated policy is a version of its own with a snapshot on disk,
+        // so the policy that reached a score can be pulled later by version.
+        RETURN_IF_ERROR(Publish(/*snapshot=*/true));
         evaluator_->Request(store_->Latest(), steps, learner_->updates(), WallTime());
         const uint64_t every = config_.eval_every_env_steps();
         absl::MutexLock lock(&mu_);
@@ -342,6 +346,7 @@ v1::LearnerStatus Trainer::Status() const {
       s.set_last_eval_return_mean(last.return_mean);
       s.set_last_eval_return_std(last.return_std);
       s.set_last_eval_env_steps(last.env_steps);
+      s.set_last_eval_policy_version(last.version);
     }
   }
   absl::MutexLock lock(&mu_);
@@ -349,6 +354,7 @@ v1::LearnerStatus Trainer::Status() const {
     s.set_last_eval_return_mean(state_.last_eval_return_mean());
     s.set_last_eval_return_std(state_.last_eval_return_std());
     s.set_last_eval_env_steps(state_.last_eval_env_steps());
+    s.set_last_eval_policy_version(state_.last_eval_policy_version());
   }
   s.set_updates_per_second(updates_per_second_);
   s.set_temperature(last_metrics_.temperature);

@@ -1,9 +1,10 @@
 """Second half of the end-to-end test (tests/e2e/cluster_test.cc): from Python,
-pull the newest snapshot from a running sac-learner over gRPC, rebuild it as a
-torch module, check that its actions equal the C++ actor's (the observations
-and actions `sacctl eval --dump_actions` wrote) within 1e-5, and that
-Gymnasium's own environment scores it like `sacctl eval` did (within sampling
-error: the two start from different random initial states).
+pull a snapshot (--version, default the newest) from a running sac-learner over
+gRPC, rebuild it as a torch module, check that its actions equal the C++
+actor's (the observations and actions `sacctl eval --dump_actions` wrote)
+within 1e-5, and that Gymnasium's own environment scores it like `sacctl eval`
+did (within sampling error: the two start from different random initial
+states).
 
 Exit status 0 when every check holds; the reason otherwise."""
 
@@ -22,6 +23,7 @@ from sac_cluster.policy import load_policy
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--learner", required=True)
+    p.add_argument("--version", type=int, default=0, help="0: the newest")
     p.add_argument("--out", required=True)
     p.add_argument("--actions_csv", required=True)
     p.add_argument("--sacctl_mean", type=float, required=True)
@@ -29,7 +31,7 @@ def main():
     p.add_argument("--episodes", type=int, default=20, help="in Gymnasium, as in sacctl eval")
     args = p.parse_args()
 
-    path, meta = pull_snapshot(args.learner, out=args.out)
+    path, meta = pull_snapshot(args.learner, version=args.version, out=args.out)
     policy, header = load_policy(path)
     print(f"pulled {path}: {meta.task} v{meta.version}, {meta.env_steps} env steps")
 

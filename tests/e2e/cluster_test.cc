@@ -60,6 +60,13 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
   ASSERT_EQ(rc, 0) << "sacctl local did not reach the target; its output:\n"
                    << out << "\nlearner log tail in " << run << "/logs/learner.log";
   EXPECT_THAT(out, HasSubstr("target reached"));
+  // The version that reached the target: its snapshot is on disk.
+  const size_t version_at = out.find("(policy version ");
+  ASSERT_NE(version_at, std::string::npos) << out;
+  unsigned long long target_version = 0;
+  ASSERT_EQ(std::sscanf(out.c_str() + version_at, "(policy version %llu)", &target_version), 1)
+      << out;
+  ASSERT_GT(target_version, 0u) << out;
 
   // The learner again, alone, on the same run dir: it resumes from its
   // checkpoint and serves the policy snapshots over gRPC.
@@ -77,6 +84,7 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
 
   std::string pull_out;
   ASSERT_EQ(RunToExit({testing::BinaryPath("sacctl"), "pull", "--learner=" + address,
+                       "--version=" + std::to_string(target_version),
                        "--out=" + dir + "/pulled.safetensors"},
                       dir + "/pull.log", absl::Minutes(1), &pull_out),
             0)
@@ -95,15 +103,16 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
                         &sacctl_std),
             2)
       << eval_out;
-  // The snapshot is the policy at stop, a few updates after the evaluation that
-  // reached the target: still a trained policy (a random one scores about 5,
-  // the drift plateau 55-95), though one start state in 20 may still fail.
+  // The snapshot is the very policy whose evaluation (5 episodes) reached 950;
+  // over 20 episodes one start state may still fail (a random policy scores
+  // about 5, the drift plateau 55-95).
   EXPECT_GE(sacctl_mean, 800) << eval_out;
 
   std::string py_out;
   const int py_rc = RunToExit(
       {Python(), testing::SourcePath("tests/e2e/check_policy.py"), "--learner=" + address,
-       "--out=" + dir + "/python.safetensors", "--actions_csv=" + dir + "/actions.csv",
+       "--version=" + std::to_string(target_version), "--out=" + dir + "/python.safetensors",
+       "--actions_csv=" + dir + "/actions.csv",
        "--sacctl_mean=" + std::to_string(sacctl_mean),
        "--sacctl_std=" + std::to_string(sacctl_std), "--episodes=20"},
       dir + "/python.log", absl::Minutes(3), &py_out);

@@ -266,9 +266,11 @@ absl::StatusOr<LocalOutcome> LocalCluster::Run(const ShutdownSignal& shutdown) {
     }
     if (target) {
       if (tty) std::printf("\n");
-      std::printf("target reached: evaluation return %.1f >= %.1f at %llu env steps\n",
+      std::printf("target reached: evaluation return %.1f >= %.1f at %llu env steps (policy "
+                  "version %llu)\n",
                   learner->last_eval_return_mean(), command_.target_return(),
-                  static_cast<unsigned long long>(learner->last_eval_env_steps()));
+                  static_cast<unsigned long long>(learner->last_eval_env_steps()),
+                  static_cast<unsigned long long>(learner->last_eval_policy_version()));
       return LocalOutcome::kTargetReached;
     }
     if (budget) {
