@@ -20,11 +20,7 @@ TensorView::TensorView(const TensorView& other)
 }
 
 TensorView& TensorView::operator=(const TensorView& other) {
-  if (this == &other) return *this;
-  shape_ = other.shape_;
-  copy_ = other.copy_;
-  values_ = other.values_.data() == other.copy_.data() ? std::span<const float>(copy_)
-                                                      : other.values_;
+  if (this != &other) *this = TensorView(other);  // the copy constructor, then a move
   return *this;
 }
 

@@ -43,6 +43,17 @@ double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// Sets the last evaluation's fields of a LearnerStatus or a LearnerProcessState
+// (the same names in both).
+template <typename Message>
+void SetLastEval(double return_mean, double return_std, uint64_t env_steps, uint64_t version,
+                 Message* m) {
+  m->set_last_eval_return_mean(return_mean);
+  m->set_last_eval_return_std(return_std);
+  m->set_last_eval_env_steps(env_steps);
+  m->set_last_eval_policy_version(version);
+}
+
 }  // namespace
 
 std::string Trainer::CheckpointPath(const std::string& dir, uint64_t updates) {
@@ -204,10 +215,7 @@ absl::Status Trainer::Checkpoint() {
     if (evaluator_) {
       const EvalResult last = evaluator_->last();
       if (last.version > 0) {
-        state_.set_last_eval_return_mean(last.return_mean);
-        state_.set_last_eval_return_std(last.return_std);
-        state_.set_last_eval_env_steps(last.env_steps);
-        state_.set_last_eval_policy_version(last.version);
+        SetLastEval(last.return_mean, last.return_std, last.env_steps, last.version, &state_);
       }
     }
     state = state_;
@@ -343,18 +351,13 @@ v1::LearnerStatus Trainer::Status() const {
   if (evaluator_) {
     const EvalResult last = evaluator_->last();
     if (last.version > 0) {
-      s.set_last_eval_return_mean(last.return_mean);
-      s.set_last_eval_return_std(last.return_std);
-      s.set_last_eval_env_steps(last.env_steps);
-      s.set_last_eval_policy_version(last.version);
+      SetLastEval(last.return_mean, last.return_std, last.env_steps, last.version, &s);
     }
   }
   absl::MutexLock lock(&mu_);
   if (s.last_eval_env_steps() == 0 && state_.last_eval_env_steps() > 0) {
-    s.set_last_eval_return_mean(state_.last_eval_return_mean());
-    s.set_last_eval_return_std(state_.last_eval_return_std());
-    s.set_last_eval_env_steps(state_.last_eval_env_steps());
-    s.set_last_eval_policy_version(state_.last_eval_policy_version());
+    SetLastEval(state_.last_eval_return_mean(), state_.last_eval_return_std(),
+                state_.last_eval_env_steps(), state_.last_eval_policy_version(), &s);
   }
   s.set_updates_per_second(updates_per_second_);
   s.set_temperature(last_metrics_.temperature);
