@@ -144,12 +144,23 @@ ReplayTable::~ReplayTable() { munmap(rows_, mapped_bytes_); }
 
 void ReplayTable::WriteRowsLocked(uint64_t first_key, const RowsRef& r, int64_t from) {
   // Only the last `capacity_` rows of a batch can survive; skip the others.
+  uint64_t position = done_.load(std::memory_order_relaxed);
   if (r.rows - from > capacity_) {
     const int64_t skip = r.rows - from - capacity_;
     from += skip;
     first_key += static_cast<uint64_t>(skip);
     head_ = (head_ + skip) % capacity_;
+    position += static_cast<uint64_t>(skip);
   }
+  const uint64_t end = position + static_cast<uint64_t>(r.rows - from);
+  // Samplers copy rows without the lock and throw away a row whose position
+  // an overwrite has begun on (Sample): announce the overwrite before any of
+  // its stores. An acquire read-modify-write keeps the stores below from
+  // moving above it (no fence: GCC's ThreadSanitizer refuses fences), and
+  // StreamFence keeps the CPU's streaming stores, which may pass earlier
+  // stores, behind it.
+  begun_.exchange(end, std::memory_order_acq_rel);
+  StreamFence();
   // Each row is assembled in a small buffer that stays in L1, then streamed
   // to its record with non-temporal stores: a record is whole cache lines, so
   // the stores need not read the old row in from memory first (the table is
@@ -188,8 +199,7 @@ void ReplayTable::WriteRowsLocked(uint64_t first_key, const RowsRef& r, int64_t 
   }
   StreamFence();
   next_key_ = first_key + static_cast<uint64_t>(r.rows - from);
-  const int64_t new_size = std::min(capacity_, size_.load(std::memory_order_relaxed) + (r.rows - from));
-  size_.store(new_size, std::memory_order_release);
+  done_.store(end, std::memory_order_release);
 }
 
 uint64_t ReplayTable::Insert(const RowsRef& rows) {
@@ -215,9 +225,6 @@ void ReplayTable::InsertWithKey(uint64_t first_key, const RowsRef& rows) {
 
 absl::Status ReplayTable::Sample(int64_t batch_size, absl::BitGenRef gen,
                                  v1::SampleResponse* out) {
-  absl::ReaderMutexLock lock(&mu_);
-  const int64_t size = size_.load(std::memory_order_relaxed);
-  if (size == 0) return absl::FailedPreconditionError("table: empty, nothing to sample");
   const int64_t b = batch_size;
   const int64_t od = spec_.obs_dim, ad = spec_.act_dim;
   v1::TransitionBatch* batch = out->mutable_batch();
@@ -236,40 +243,88 @@ absl::Status ReplayTable::Sample(int64_t batch_size, absl::BitGenRef gen,
   pv->Resize(static_cast<int>(b), 0);
   actor->Resize(static_cast<int>(b), 0);
   keys->Resize(static_cast<int>(b), 0);
-  // Draw every slot first, then gather row by row, prefetching the whole
-  // record of a row a few rows ahead: a random row of a large table misses the
-  // cache, and having the misses of several rows in flight at once hides most
-  // of their latency.
-  thread_local std::vector<Selection> picks;
-  picks.resize(static_cast<size_t>(b));
-  for (int64_t i = 0; i < b; ++i) picks[i] = selector_->Sample(size, gen);
-  constexpr int64_t kAhead = 16;
-  const int64_t stride = layout_.stride;
-  const RowLayout& l = layout_;
   uint8_t* term_out = reinterpret_cast<uint8_t*>(term->data());
   uint8_t* trunc_out = reinterpret_cast<uint8_t*>(trunc->data());
   uint64_t* pv_out = pv->mutable_data();
   uint32_t* actor_out = actor->mutable_data();
   uint64_t* key_out = keys->mutable_data();
-  auto prefetch = [&](int64_t i) {
-    const uint8_t* row = RowLocked(picks[i].slot);
-    for (int64_t line = 0; line < stride; line += 64) PrefetchLine(row + line);
+  const int64_t stride = layout_.stride;
+  const RowLayout& l = layout_;
+
+  // The rows still to copy (indices into the batch) and each one's draw.
+  thread_local std::vector<Pick> picks;
+  thread_local std::vector<int64_t> todo;
+  picks.resize(static_cast<size_t>(b));
+  todo.resize(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) todo[i] = i;
+  // Copies the rows of `todo` out of the table, prefetching each row's record
+  // a few rows ahead so several rows' cache misses are in flight at once.
+  // Without the lock a copy may race with a writer's streaming stores into the
+  // same record: the copy then holds some mix of old and new bytes, and the
+  // position check after it throws that row away. (The C++ memory model calls
+  // such a race undefined; what is relied on is the hardware's: a load returns
+  // some value that was or is being stored. Copying through relaxed atomic
+  // loads instead cost 40% more per sample, measured.)
+  auto gather = [&]() {
+    constexpr size_t kAhead = 16;
+    auto prefetch = [&](size_t k) {
+      const uint8_t* row = RowLocked(picks[todo[k]].slot);
+      for (int64_t line = 0; line < stride; line += 64) PrefetchLine(row + line);
+    };
+    const size_t n = todo.size();
+    for (size_t k = 0; k < std::min(kAhead, n); ++k) prefetch(k);
+    for (size_t k = 0; k < n; ++k) {
+      if (k + kAhead < n) prefetch(k + kAhead);
+      const int64_t i = todo[k];
+      const uint8_t* rec = RowLocked(picks[i].slot);
+      std::memcpy(obs + i * od, rec + l.obs, static_cast<size_t>(od) * sizeof(float));
+      std::memcpy(action + i * ad, rec + l.action, static_cast<size_t>(ad) * sizeof(float));
+      std::memcpy(reward + i, rec + l.reward, sizeof(float));
+      std::memcpy(next_obs + i * od, rec + l.next_obs, static_cast<size_t>(od) * sizeof(float));
+      term_out[i] = rec[l.terminated];
+      trunc_out[i] = rec[l.truncated];
+      std::memcpy(pv_out + i, rec + l.policy_version, sizeof(uint64_t));
+      std::memcpy(actor_out + i, rec + l.actor_id, sizeof(uint32_t));
+      std::memcpy(key_out + i, rec + l.key, sizeof(uint64_t));
+      prob[i] = static_cast<float>(picks[i].probability);
+    }
   };
-  for (int64_t i = 0; i < std::min(kAhead, b); ++i) prefetch(i);
-  for (int64_t i = 0; i < b; ++i) {
-    if (i + kAhead < b) prefetch(i + kAhead);
-    const uint8_t* row = RowLocked(picks[i].slot);
-    std::memcpy(obs + i * od, row + l.obs, static_cast<size_t>(od) * sizeof(float));
-    std::memcpy(action + i * ad, row + l.action, static_cast<size_t>(ad) * sizeof(float));
-    std::memcpy(reward + i, row + l.reward, sizeof(float));
-    std::memcpy(next_obs + i * od, row + l.next_obs, static_cast<size_t>(od) * sizeof(float));
-    term_out[i] = row[l.terminated];
-    trunc_out[i] = row[l.truncated];
-    std::memcpy(pv_out + i, row + l.policy_version, sizeof(uint64_t));
-    std::memcpy(actor_out + i, row + l.actor_id, sizeof(uint32_t));
-    std::memcpy(key_out + i, row + l.key, sizeof(uint64_t));
+  // Rounds without the lock first: a writer only overwrites the oldest rows,
+  // so a row copied while it was being overwritten is one whose position has
+  // fallen out of the window by the time its copy ends; those rows (rare: the
+  // oldest few of the table) are drawn again from the newer window. Rows left
+  // after kOptimisticRounds are drawn and copied under the reader lock, which
+  // writers wait for, so a sample always ends.
+  constexpr int kOptimisticRounds = 4;
+  int64_t size = 0;
+  for (int round = 0; round < kOptimisticRounds && !todo.empty(); ++round) {
+    int64_t drawn = 0;
+    if (prioritized_) {
+      // The sum tree changes under the writer lock: draw under the reader lock.
+      absl::ReaderMutexLock lock(&mu_);
+      drawn = DrawInto(done_.load(std::memory_order_relaxed), todo, gen, picks.data());
+    } else {
+      drawn = DrawInto(done_.load(std::memory_order_acquire), todo, gen, picks.data());
+    }
+    if (drawn == 0) return absl::FailedPreconditionError("table: empty, nothing to sample");
+    if (size == 0) size = drawn;
+    gather();
+    // A release read-modify-write keeps the copies above from moving below
+    // it: a copy that saw any byte of an overwrite reads a `begun_` that covers
+    // that overwrite's position.
+    const uint64_t begun = begun_.fetch_add(0, std::memory_order_acq_rel);
+    size_t kept = 0;
+    for (int64_t i : todo) {
+      if (picks[i].position + static_cast<uint64_t>(capacity_) < begun) todo[kept++] = i;
+    }
+    todo.resize(kept);
+    if (kept > 0) redrawn_.fetch_add(kept, std::memory_order_relaxed);
   }
-  for (int64_t i = 0; i < b; ++i) prob[i] = static_cast<float>(picks[i].probability);
+  if (!todo.empty()) {
+    absl::ReaderMutexLock lock(&mu_);
+    (void)DrawInto(done_.load(std::memory_order_relaxed), todo, gen, picks.data());
+    gather();
+  }
   auto set_shape = [](v1::Tensor* t, std::initializer_list<int64_t> shape) {
     t->mutable_shape()->Assign(shape.begin(), shape.end());
   };
@@ -283,8 +338,23 @@ absl::Status ReplayTable::Sample(int64_t batch_size, absl::BitGenRef gen,
   return absl::OkStatus();
 }
 
+int64_t ReplayTable::DrawInto(uint64_t done, std::span<const int64_t> todo, absl::BitGenRef gen,
+                              Pick* picks) const {
+  const int64_t size = static_cast<int64_t>(std::min<uint64_t>(capacity_, done));
+  if (size == 0) return 0;
+  // Held: positions [done - size, done); position p lies in slot p % capacity.
+  const int64_t newest_slot = static_cast<int64_t>((done - 1) % static_cast<uint64_t>(capacity_));
+  for (int64_t i : todo) {
+    const Selection s = selector_->Sample(size, gen);
+    int64_t back = newest_slot - s.slot;
+    if (back < 0) back += capacity_;
+    picks[i] = {done - 1 - static_cast<uint64_t>(back), s.slot, s.probability};
+  }
+  return size;
+}
+
 int64_t ReplayTable::SlotOfLocked(uint64_t key) const {
-  const int64_t size = size_.load(std::memory_order_relaxed);
+  const int64_t size = this->size();
   if (key >= next_key_ || next_key_ - key > static_cast<uint64_t>(size)) return -1;
   const int64_t back = static_cast<int64_t>(next_key_ - key);
   const int64_t slot = ((head_ - back) % capacity_ + capacity_) % capacity_;
@@ -321,7 +391,7 @@ void ReplayTable::CopyInto(TableContents* out) const {
   TableContents& c = *out;
   c.spec = spec_;
   c.capacity = capacity_;
-  c.size = size_.load(std::memory_order_relaxed);
+  c.size = size();
   c.head = head_;
   c.next_key = next_key_;
   c.inserts_total = inserts_total_.load();
@@ -369,6 +439,10 @@ absl::Status ReplayTable::Restore(const TableContents& c) {
     return absl::DataLossError("snapshot: column sizes do not match the row count");
   }
   absl::MutexLock lock(&mu_);
+  if (done_.load(std::memory_order_relaxed) != 0) {
+    return absl::FailedPreconditionError(
+        "table: restore needs a table nothing was inserted into (restore happens at start)");
+  }
   const int64_t od = spec_.obs_dim, ad = spec_.act_dim, stride = layout_.stride;
   ColumnToRows(c.obs.data(), od, c.size, rows_, stride, layout_.obs);
   ColumnToRows(c.action.data(), ad, c.size, rows_, stride, layout_.action);
@@ -382,7 +456,11 @@ absl::Status ReplayTable::Restore(const TableContents& c) {
   for (int64_t s = 0; s < c.size; ++s) selector_->Insert(s);
   head_ = c.head;
   next_key_ = c.next_key;
-  size_.store(c.size, std::memory_order_release);
+  // Positions such that the held rows are [done - size, done) and position p
+  // lies in slot p % capacity: the newest row is in the slot before head.
+  const uint64_t done = static_cast<uint64_t>(c.size == capacity_ ? c.head + capacity_ : c.size);
+  begun_.store(done, std::memory_order_relaxed);
+  done_.store(done, std::memory_order_release);
   inserts_total_.store(c.inserts_total);
   samples_total_.store(c.samples_total);
   return absl::OkStatus();

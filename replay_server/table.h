@@ -11,10 +11,17 @@
 // one or two per column. Samples and snapshots hand out columns.
 //
 // Thread-safety: all methods are thread-safe. Inserts and priority updates take
-// the writer lock; uniform samples take a reader lock so samplers run in parallel.
+// the writer lock. Samples copy rows without it, so inserts never wait for a
+// sample's copying (and samplers run in parallel): every row position written
+// has a number; a writer announces the positions it will overwrite (`begun_`)
+// before writing and publishes them (`done_`) after, and a sampler that finds,
+// after copying, that a row it copied was being overwritten draws that row
+// again (seqlock-style; see Sample). A prioritized sample draws its rows under
+// the reader lock (the sum tree) and copies them without it.
 #ifndef SAC_REPLAY_SERVER_TABLE_H_
 #define SAC_REPLAY_SERVER_TABLE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -96,18 +103,26 @@ class ReplayTable {
   TableContents Copy() const ABSL_LOCKS_EXCLUDED(mu_);
   // The same into `out`, reusing its allocations (no page faults the second time).
   void CopyInto(TableContents* out) const ABSL_LOCKS_EXCLUDED(mu_);
-  // Replaces the contents with `contents` (spec and capacity must match).
+  // Replaces the contents with `contents` (spec and capacity must match) in a
+  // table nothing was inserted into (recovery at start); FAILED_PRECONDITION
+  // otherwise.
   absl::Status Restore(const TableContents& contents) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Reads row with key `key` into a one-row `out` (tests, debugging).
   // NOT_FOUND when the key is not held.
   absl::Status ReadRow(uint64_t key, v1::TransitionBatch* out) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  int64_t size() const { return size_.load(std::memory_order_acquire); }
+  int64_t size() const {
+    return static_cast<int64_t>(
+        std::min<uint64_t>(capacity_, done_.load(std::memory_order_acquire)));
+  }
   int64_t capacity() const { return capacity_; }
   uint64_t next_key() const ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t inserts_total() const { return inserts_total_.load(std::memory_order_relaxed); }
   uint64_t samples_total() const { return samples_total_.load(std::memory_order_relaxed); }
+  // Sampled rows drawn again because an insert overwrote them while they were
+  // being copied (see Sample); the oldest rows of a busy table.
+  uint64_t redrawn_rows() const { return redrawn_.load(std::memory_order_relaxed); }
   const TableSpec& spec() const { return spec_; }
   const char* selector_name() const { return selector_name_; }
   // Bytes of row storage in use (size x row record bytes).
@@ -118,8 +133,21 @@ class ReplayTable {
   }
 
  private:
+  // One drawn row: its position (see done_), its slot and the probability of
+  // drawing it.
+  struct Pick {
+    uint64_t position;
+    int64_t slot;
+    double probability;
+  };
+
   ReplayTable(const TableOptions& options, std::unique_ptr<Selector> selector, uint8_t* rows,
               size_t mapped_bytes);
+  // Draws the rows `todo` of `picks` from the rows held once `done` positions
+  // were written; returns how many rows that is (0: empty, nothing drawn).
+  // A prioritized table must hold the reader lock.
+  int64_t DrawInto(uint64_t done, std::span<const int64_t> todo, absl::BitGenRef gen,
+                   Pick* picks) const;
   void WriteRowsLocked(uint64_t first_key, const RowsRef& rows, int64_t from)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The slot holding `key`, or -1.
@@ -134,12 +162,21 @@ class ReplayTable {
   const char* const selector_name_;  // the selector's name(), fixed at construction
 
   mutable absl::Mutex mu_;
-  std::unique_ptr<Selector> selector_ ABSL_GUARDED_BY(mu_);
-  int64_t head_ ABSL_GUARDED_BY(mu_) = 0;
+  // Its state (the prioritized sum tree) is guarded by mu_; the uniform
+  // selector has none and draws without it.
+  const std::unique_ptr<Selector> selector_;
+  int64_t head_ ABSL_GUARDED_BY(mu_) = 0;  // the slot of position done_
   uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 0;
-  std::atomic<int64_t> size_{0};  // written under mu_ (writer)
+  // Row positions: the n-th row written ever (counting from 0, or from where a
+  // restored snapshot left off) has position n and lies in slot n % capacity;
+  // the rows held are positions [done_ - size, done_). Written under mu_
+  // (writer): begun_ before an insert's first store (the positions it is
+  // writing end there), done_ after its last.
+  std::atomic<uint64_t> begun_{0};
+  std::atomic<uint64_t> done_{0};
   std::atomic<uint64_t> inserts_total_{0};
   std::atomic<uint64_t> samples_total_{0};
+  std::atomic<uint64_t> redrawn_{0};
   // `capacity_` row records, mapped once in the constructor (zeroed, 64-byte
   // aligned), unmapped in the destructor. Guarded by mu_ (the pointer is const).
   uint8_t* rows_ = nullptr;

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -152,6 +155,94 @@ TEST(ReplayTableTest, InsertWithKeySkipsRowsAlreadyHeld) {
   EXPECT_EQ(row.policy_version(0), 7u);
   t->InsertWithKey(0, v->rows);  // all held: nothing
   EXPECT_EQ(t->size(), 15);
+}
+
+// Samples copy rows without the lock while inserts overwrite the oldest ones:
+// every sampled row must be one whole row, never a mix of an old and a new one.
+// The table is small and HalfCheetah-sized (3 cache lines a row), so copies of
+// rows being overwritten are frequent and are redrawn.
+TEST(ReplayTableTest, SamplesDuringOverwritesReturnWholeRows) {
+  constexpr int64_t kO = 17, kA = 6;
+  constexpr int kSamples = 400;
+  for (const char* selector : {"uniform", "prioritized"}) {
+    SCOPED_TRACE(selector);
+    TableOptions o;
+    o.spec = {kO, kA};
+    o.capacity = 64;
+    o.selector = selector;
+    auto table = ReplayTable::Create(o);
+    ASSERT_TRUE(table.ok()) << table.status();
+    ReplayTable* t = table->get();
+    // Each inserter cycles through batches of distinct ids of its own.
+    std::vector<v1::TransitionBatch> batches;
+    for (uint64_t k = 0; k < 16; ++k) batches.push_back(MakeBatch(1000 + 16 * k, 16, kO, kA));
+    std::vector<ValidatedBatch> validated;
+    for (const auto& b : batches) validated.push_back(*ValidateBatch(b, t->spec(), 1 << 20));
+    for (int k = 0; k < 4; ++k) t->Insert(validated[k].rows);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> inserters;
+    for (int w = 0; w < 2; ++w) {
+      inserters.emplace_back([&, w] {
+        for (size_t k = static_cast<size_t>(w); !stop.load(); k = (k + 1) % validated.size()) {
+          t->Insert(validated[k].rows);
+        }
+      });
+    }
+    absl::BitGen gen;
+    int64_t bad = 0, rows = 0;
+    for (int s = 0; s < kSamples && bad == 0; ++s) {
+      v1::SampleResponse r;
+      const absl::Status st = t->Sample(32, gen, &r);
+      if (!st.ok()) {
+        ADD_FAILURE() << st;
+        break;
+      }
+      const auto& b = r.batch();
+      auto obs = DecodeTensor(b.obs(), "obs");
+      auto action = DecodeTensor(b.action(), "action");
+      auto reward = DecodeTensor(b.reward(), "reward");
+      auto next_obs = DecodeTensor(b.next_obs(), "next_obs");
+      ASSERT_TRUE(obs.ok() && action.ok() && reward.ok() && next_obs.ok());
+      for (int i = 0; i < 32; ++i, ++rows) {
+        const uint64_t id = b.policy_version(i);
+        bool whole = b.actor_id(i) == id % 1000 &&
+                     b.terminated()[i] == static_cast<char>(id % 7 == 0) &&
+                     b.truncated()[i] == static_cast<char>(id % 5 == 0) &&
+                     reward->values()[i] == testing::TestValue(id, 2, 0) &&
+                     r.key(i) < t->next_key();
+        for (int64_t j = 0; j < kO; ++j) {
+          whole = whole && obs->row(i)[j] == testing::TestValue(id, 0, j) &&
+                  next_obs->row(i)[j] == testing::TestValue(id, 3, j);
+        }
+        for (int64_t j = 0; j < kA; ++j) {
+          whole = whole && action->row(i)[j] == testing::TestValue(id, 1, j);
+        }
+        if (!whole) {
+          ++bad;
+          ADD_FAILURE() << "sample " << s << " row " << i << " (policy_version " << id
+                        << ", key " << r.key(i) << ") mixes rows";
+        }
+      }
+    }
+    stop = true;
+    for (auto& th : inserters) th.join();
+    EXPECT_EQ(bad, 0);
+    EXPECT_EQ(rows, kSamples * 32);
+    std::printf("%s: %ld rows sampled during overwrites, %lu of them redrawn\n", selector,
+                static_cast<long>(rows), static_cast<unsigned long>(t->redrawn_rows()));
+  }
+}
+
+TEST(ReplayTableTest, RestoreNeedsATableNothingWasInsertedInto) {
+  auto t = MakeTable(16);
+  Insert(t.get(), MakeBatch(0, 5, kObs, kAct));
+  const TableContents c = t->Copy();
+  auto u = MakeTable(16);
+  Insert(u.get(), MakeBatch(100, 1, kObs, kAct));
+  const absl::Status s = u->Restore(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("restore"), std::string::npos) << s;
+  EXPECT_EQ(u->size(), 1);  // unchanged
 }
 
 TEST(ReplayTableTest, CopyRestoreRoundTrip) {
