@@ -8,9 +8,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "grpc/slice.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/slice.h"
 #include "common/security.h"
 #include "common/status.h"
 #include "common/tensor_codec.h"
+#include "replay_server/sample_wire.h"
 
 namespace sac::replay {
 namespace {
@@ -249,14 +254,21 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
 class SampleReactor final : public grpc::ServerUnaryReactor {
  public:
   SampleReactor(ReplayService* service, grpc::CallbackServerContext* context,
-                const v1::SampleRequest* request, v1::SampleResponse* response)
+                const grpc::ByteBuffer* request_bytes, grpc::ByteBuffer* response)
       : shard_(service->shard()), response_(response), start_(absl::Now()) {
     grpc::Status auth = CheckBearerToken(*context, service->token());
     if (!auth.ok()) {
       FinishOnce(FromGrpcStatus(auth));
       return;
     }
-    const int64_t n = request->batch_size();
+    v1::SampleRequest request;
+    grpc::ByteBuffer bytes(*request_bytes);  // shares the slices; parsing consumes it
+    if (!grpc::SerializationTraits<v1::SampleRequest>::Deserialize(&bytes, &request).ok()) {
+      shard_->metrics()->rejected_sample->Increment();
+      FinishOnce(absl::InvalidArgumentError("request: not a valid sac.v1.SampleRequest"));
+      return;
+    }
+    const int64_t n = request.batch_size();
     absl::Status invalid = Validate(n);
     if (!invalid.ok()) {
       shard_->metrics()->rejected_sample->Increment();
@@ -266,7 +278,7 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
     const RateLimiter::Ticket ticket = shard_->limiter()->AwaitSample(
         n, DeadlineOf(context), [this, n](absl::Status s, absl::Duration waited) {
           shard_->metrics()->sample_wait->Observe(absl::ToDoubleSeconds(waited));
-          if (s.ok()) s = shard_->Sample(n, response_);
+          if (s.ok()) s = SampleInto(n);
           if (s.ok()) {
             shard_->metrics()->sample_latency->Observe(absl::ToDoubleSeconds(absl::Now() - start_));
           }
@@ -301,13 +313,29 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
     return shard_->limiter()->CheckSample(n, "batch_size");
   }
 
+  // Draws the rows into this thread's column buffers and encodes the answer
+  // into one slice (the only copy after the gather from the table).
+  absl::Status SampleInto(int64_t n) {
+    thread_local SampleResponseWriter writer;
+    writer.Reset(shard_->table()->spec(), n);
+    ASSIGN_OR_RETURN(const int64_t size, shard_->SampleInto(n, writer.columns()));
+    const size_t bytes = writer.EncodedSize(static_cast<uint64_t>(size));
+    grpc_slice slice = grpc_slice_malloc(bytes);
+    writer.Encode(static_cast<uint64_t>(size), GRPC_SLICE_START_PTR(slice));
+    grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+    *response_ = grpc::ByteBuffer(&owned, 1);
+    // A thread keeps its buffers for the next sample, unless they are large.
+    if (bytes > (8u << 20)) writer = SampleResponseWriter();
+    return absl::OkStatus();
+  }
+
   void FinishOnce(const absl::Status& s) {
     if (finished_.exchange(true)) return;
     Finish(ToGrpcStatus(s));
   }
 
   ReplayShard* const shard_;
-  v1::SampleResponse* const response_;
+  grpc::ByteBuffer* const response_;
   const absl::Time start_;
   std::atomic<RateLimiter::Ticket> ticket_{0};
   std::atomic<bool> cancelled_{false};
@@ -322,8 +350,8 @@ grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse>* ReplayService::I
 }
 
 grpc::ServerUnaryReactor* ReplayService::Sample(grpc::CallbackServerContext* context,
-                                                const v1::SampleRequest* request,
-                                                v1::SampleResponse* response) {
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
   return new SampleReactor(this, context, request, response);
 }
 

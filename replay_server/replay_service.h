@@ -20,7 +20,11 @@
 
 namespace sac::replay {
 
-class ReplayService final : public v1::ReplayService::CallbackService {
+// Sample is a raw method: its request is parsed here and its answer written in
+// wire form straight from the sampled rows (sample_wire.h); clients see the
+// usual SampleResponse.
+class ReplayService final
+    : public v1::ReplayService::WithRawCallbackMethod_Sample<v1::ReplayService::CallbackService> {
  public:
   // `shard` must outlive the service. `auth_token` empty: no token required.
   ReplayService(ReplayShard* shard, std::string auth_token)
@@ -29,8 +33,8 @@ class ReplayService final : public v1::ReplayService::CallbackService {
   grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse>* Insert(
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* context,
-                                   const v1::SampleRequest* request,
-                                   v1::SampleResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* UpdatePriorities(grpc::CallbackServerContext* context,
                                              const v1::UpdatePrioritiesRequest* request,
                                              v1::UpdatePrioritiesResponse* response) override;

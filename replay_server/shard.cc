@@ -263,9 +263,12 @@ void ReplayShard::Insert(const RowsRef& rows, InsertDone done) {
   }
 }
 
-absl::Status ReplayShard::Sample(int64_t batch_size, v1::SampleResponse* out) {
+namespace {
+
+// This thread's generator for the shard's samples: seeded from the shard's
+// seed and the thread's index when a seed is set, from entropy otherwise.
+absl::BitGen& SampleGenerator(uint64_t seed) {
   static std::atomic<uint64_t> thread_counter{0};
-  const uint64_t seed = options_.seed;
   thread_local absl::BitGen gen = [seed] {
     const uint64_t index = thread_counter.fetch_add(1);
     if (seed == 0) return absl::BitGen();
@@ -273,10 +276,24 @@ absl::Status ReplayShard::Sample(int64_t batch_size, v1::SampleResponse* out) {
                       static_cast<uint32_t>(index)};
     return absl::BitGen(seq);
   }();
-  RETURN_IF_ERROR(table_->Sample(batch_size, gen, out));
+  return gen;
+}
+
+}  // namespace
+
+absl::Status ReplayShard::Sample(int64_t batch_size, v1::SampleResponse* out) {
+  RETURN_IF_ERROR(table_->Sample(batch_size, SampleGenerator(options_.seed), out));
   metrics_->samples->Increment(static_cast<double>(batch_size));
   metrics_->sample_batches->Increment();
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ReplayShard::SampleInto(int64_t batch_size, const SampleColumns& out) {
+  ASSIGN_OR_RETURN(const int64_t size,
+                   table_->SampleInto(batch_size, SampleGenerator(options_.seed), out));
+  metrics_->samples->Increment(static_cast<double>(batch_size));
+  metrics_->sample_batches->Increment();
+  return size;
 }
 
 absl::Status ReplayShard::Snapshot() {

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 
 namespace sac::replay {
 namespace {
@@ -228,26 +229,47 @@ absl::Status ReplayTable::Sample(int64_t batch_size, absl::BitGenRef gen,
   const int64_t b = batch_size;
   const int64_t od = spec_.obs_dim, ad = spec_.act_dim;
   v1::TransitionBatch* batch = out->mutable_batch();
-  float* obs = ResizeBytes<float>(batch->mutable_obs()->mutable_data(), b * od);
-  float* action = ResizeBytes<float>(batch->mutable_action()->mutable_data(), b * ad);
-  float* reward = ResizeBytes<float>(batch->mutable_reward()->mutable_data(), b);
-  float* next_obs = ResizeBytes<float>(batch->mutable_next_obs()->mutable_data(), b * od);
-  float* prob = ResizeBytes<float>(out->mutable_probability()->mutable_data(), b);
-  std::string* term = batch->mutable_terminated();
-  std::string* trunc = batch->mutable_truncated();
-  term->resize(static_cast<size_t>(b));
-  trunc->resize(static_cast<size_t>(b));
-  auto* pv = batch->mutable_policy_version();
-  auto* actor = batch->mutable_actor_id();
-  auto* keys = out->mutable_key();
-  pv->Resize(static_cast<int>(b), 0);
-  actor->Resize(static_cast<int>(b), 0);
-  keys->Resize(static_cast<int>(b), 0);
-  uint8_t* term_out = reinterpret_cast<uint8_t*>(term->data());
-  uint8_t* trunc_out = reinterpret_cast<uint8_t*>(trunc->data());
-  uint64_t* pv_out = pv->mutable_data();
-  uint32_t* actor_out = actor->mutable_data();
-  uint64_t* key_out = keys->mutable_data();
+  SampleColumns c;
+  c.obs = ResizeBytes<float>(batch->mutable_obs()->mutable_data(), b * od);
+  c.action = ResizeBytes<float>(batch->mutable_action()->mutable_data(), b * ad);
+  c.reward = ResizeBytes<float>(batch->mutable_reward()->mutable_data(), b);
+  c.next_obs = ResizeBytes<float>(batch->mutable_next_obs()->mutable_data(), b * od);
+  c.probability = ResizeBytes<float>(out->mutable_probability()->mutable_data(), b);
+  c.terminated = ResizeBytes<uint8_t>(batch->mutable_terminated(), b);
+  c.truncated = ResizeBytes<uint8_t>(batch->mutable_truncated(), b);
+  batch->mutable_policy_version()->Resize(static_cast<int>(b), 0);
+  batch->mutable_actor_id()->Resize(static_cast<int>(b), 0);
+  out->mutable_key()->Resize(static_cast<int>(b), 0);
+  c.policy_version = batch->mutable_policy_version()->mutable_data();
+  c.actor_id = batch->mutable_actor_id()->mutable_data();
+  c.key = out->mutable_key()->mutable_data();
+  ASSIGN_OR_RETURN(const int64_t size, SampleInto(b, gen, c));
+  auto set_shape = [](v1::Tensor* t, std::initializer_list<int64_t> shape) {
+    t->mutable_shape()->Assign(shape.begin(), shape.end());
+  };
+  set_shape(batch->mutable_obs(), {b, od});
+  set_shape(batch->mutable_action(), {b, ad});
+  set_shape(batch->mutable_reward(), {b});
+  set_shape(batch->mutable_next_obs(), {b, od});
+  set_shape(out->mutable_probability(), {b});
+  out->set_table_size(static_cast<uint64_t>(size));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ReplayTable::SampleInto(int64_t batch_size, absl::BitGenRef gen,
+                                                const SampleColumns& c) {
+  const int64_t b = batch_size;
+  const int64_t od = spec_.obs_dim, ad = spec_.act_dim;
+  float* const obs = c.obs;
+  float* const action = c.action;
+  float* const reward = c.reward;
+  float* const next_obs = c.next_obs;
+  float* const prob = c.probability;
+  uint8_t* const term_out = c.terminated;
+  uint8_t* const trunc_out = c.truncated;
+  uint64_t* const pv_out = c.policy_version;
+  uint32_t* const actor_out = c.actor_id;
+  uint64_t* const key_out = c.key;
   const int64_t stride = layout_.stride;
   const RowLayout& l = layout_;
 
@@ -325,17 +347,8 @@ absl::Status ReplayTable::Sample(int64_t batch_size, absl::BitGenRef gen,
     (void)DrawInto(done_.load(std::memory_order_relaxed), todo, gen, picks.data());
     gather();
   }
-  auto set_shape = [](v1::Tensor* t, std::initializer_list<int64_t> shape) {
-    t->mutable_shape()->Assign(shape.begin(), shape.end());
-  };
-  set_shape(batch->mutable_obs(), {b, od});
-  set_shape(batch->mutable_action(), {b, ad});
-  set_shape(batch->mutable_reward(), {b});
-  set_shape(batch->mutable_next_obs(), {b, od});
-  set_shape(out->mutable_probability(), {b});
-  out->set_table_size(static_cast<uint64_t>(size));
   samples_total_.fetch_add(static_cast<uint64_t>(b), std::memory_order_relaxed);
-  return absl::OkStatus();
+  return size;
 }
 
 int64_t ReplayTable::DrawInto(uint64_t done, std::span<const int64_t> todo, absl::BitGenRef gen,

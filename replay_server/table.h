@@ -48,6 +48,22 @@ struct RowLayout {
   int64_t stride;
 };
 
+// Where a sample's rows go: one array per column, each with room for the
+// batch's B rows (obs and next_obs B x obs_dim, action B x act_dim, the others
+// B). The wire encoder and the SampleResponse both provide them.
+struct SampleColumns {
+  float* obs = nullptr;
+  float* action = nullptr;
+  float* reward = nullptr;
+  float* next_obs = nullptr;
+  float* probability = nullptr;  // of drawing the row, per draw
+  uint8_t* terminated = nullptr;
+  uint8_t* truncated = nullptr;
+  uint64_t* policy_version = nullptr;
+  uint64_t* key = nullptr;
+  uint32_t* actor_id = nullptr;
+};
+
 struct TableOptions {
   TableSpec spec;
   int64_t capacity = 0;
@@ -92,6 +108,10 @@ class ReplayTable {
   // keys, probabilities and table size. FAILED_PRECONDITION when the table is empty.
   absl::Status Sample(int64_t batch_size, absl::BitGenRef gen, v1::SampleResponse* out)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The same into `out`'s arrays; returns the table size the rows were drawn
+  // from (the probabilities are per row).
+  absl::StatusOr<int64_t> SampleInto(int64_t batch_size, absl::BitGenRef gen,
+                                     const SampleColumns& out) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Sets priorities of rows by key; keys no longer held are skipped. Returns how
   // many were updated. FAILED_PRECONDITION on a uniform table.

@@ -8,9 +8,11 @@
 
 #include <limits>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/tensor_codec.h"
 #include "replay_server/test_batches.h"
 #include "sac/v1/replay.grpc.pb.h"
@@ -174,6 +176,28 @@ TEST_F(BadInputTest, BadSampleAndPriorityRequests) {
   EXPECT_NE(s.error_message().find("batch_size"), std::string::npos) << s.error_message();
   EXPECT_NE(s.error_message().find("capacity"), std::string::npos) << s.error_message();
   EXPECT_TRUE(sample(64).ok());
+  {
+    // Bytes that are no SampleRequest (field 1 as a truncated length-delimited
+    // field), sent raw: the service parses Sample requests itself.
+    grpc::GenericStub generic(grpc::CreateChannel(absl::StrCat("127.0.0.1:", ports_.grpc),
+                                                  grpc::InsecureChannelCredentials()));
+    grpc::ClientContext c;
+    Deadline(&c);
+    const char garbage[] = {0x0a, 0x7f, 0x01};
+    grpc::Slice slice(garbage, sizeof(garbage));
+    grpc::ByteBuffer request(&slice, 1), response;
+    absl::Notification done;
+    grpc::Status raw_status;
+    generic.UnaryCall(&c, "/sac.v1.ReplayService/Sample", grpc::StubOptions(), &request,
+                      &response, [&](grpc::Status st) {
+                        raw_status = st;
+                        done.Notify();
+                      });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+    EXPECT_EQ(raw_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(raw_status.error_message().find("SampleRequest"), std::string::npos)
+        << raw_status.error_message();
+  }
 
   grpc::ClientContext c;
   Deadline(&c);
@@ -192,7 +216,7 @@ TEST_F(BadInputTest, BadSampleAndPriorityRequests) {
   auto metrics = sac::testing::HttpGet(ports_.metrics, "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_NE(metrics->find("sac_replay_table_size{shard=\"3\"} 20"), std::string::npos) << *metrics;
-  EXPECT_NE(metrics->find("sac_replay_rejected_requests_total{shard=\"3\",rpc=\"sample\"} 2"),
+  EXPECT_NE(metrics->find("sac_replay_rejected_requests_total{shard=\"3\",rpc=\"sample\"} 3"),
             std::string::npos)
       << *metrics;
   EXPECT_NE(metrics->find("sac_replay_rate_limiter_wait_seconds_bucket"), std::string::npos);

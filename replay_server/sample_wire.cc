@@ -1,0 +1,148 @@
+#include "replay_server/sample_wire.h"
+
+#include <bit>
+#include <cstring>
+#include <initializer_list>
+
+namespace sac::replay {
+namespace {
+
+// Protobuf wire format: a tag is (field number << 3) | wire type; wire type 0
+// is a varint, 2 a length-delimited field (bytes, a message, a packed list).
+constexpr uint8_t Tag(int field, int wire_type) {
+  return static_cast<uint8_t>((field << 3) | wire_type);
+}
+constexpr int kVarint = 0, kLength = 2;
+
+size_t VarintSize(uint64_t v) { return (static_cast<size_t>(std::bit_width(v | 1)) + 6) / 7; }
+
+uint8_t* PutVarint(uint64_t v, uint8_t* out) {
+  while (v >= 0x80) {
+    *out++ = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  *out++ = static_cast<uint8_t>(v);
+  return out;
+}
+
+// A length-delimited field of `payload` bytes (tag, length, payload).
+size_t LengthField(size_t payload) { return 1 + VarintSize(payload) + payload; }
+
+template <typename T>
+size_t PackedPayload(const T* values, int64_t n) {
+  size_t bytes = 0;
+  for (int64_t i = 0; i < n; ++i) bytes += VarintSize(values[i]);
+  return bytes;
+}
+
+// A packed repeated varint field; protobuf leaves out an empty one.
+template <typename T>
+size_t PackedField(const T* values, int64_t n) {
+  return n == 0 ? 0 : LengthField(PackedPayload(values, n));
+}
+
+template <typename T>
+uint8_t* PutPacked(int field, const T* values, int64_t n, uint8_t* out) {
+  if (n == 0) return out;
+  *out++ = Tag(field, kLength);
+  out = PutVarint(PackedPayload(values, n), out);
+  for (int64_t i = 0; i < n; ++i) out = PutVarint(values[i], out);
+  return out;
+}
+
+// A proto3 bytes field; left out when empty.
+size_t BytesField(size_t n) { return n == 0 ? 0 : LengthField(n); }
+
+uint8_t* PutBytes(int field, const void* data, size_t n, uint8_t* out) {
+  if (n == 0) return out;
+  *out++ = Tag(field, kLength);
+  out = PutVarint(n, out);
+  std::memcpy(out, data, n);
+  return out + n;
+}
+
+// sac.v1.Tensor {repeated int64 shape = 1; bytes data = 2;}: its payload.
+size_t TensorPayload(std::initializer_list<int64_t> shape, size_t data_bytes) {
+  size_t shape_bytes = 0;
+  for (int64_t d : shape) shape_bytes += VarintSize(static_cast<uint64_t>(d));
+  return LengthField(shape_bytes) + BytesField(data_bytes);
+}
+
+uint8_t* PutTensor(int field, std::initializer_list<int64_t> shape, const float* data,
+                   size_t data_bytes, uint8_t* out) {
+  *out++ = Tag(field, kLength);
+  out = PutVarint(TensorPayload(shape, data_bytes), out);
+  size_t shape_bytes = 0;
+  for (int64_t d : shape) shape_bytes += VarintSize(static_cast<uint64_t>(d));
+  *out++ = Tag(1, kLength);
+  out = PutVarint(shape_bytes, out);
+  for (int64_t d : shape) out = PutVarint(static_cast<uint64_t>(d), out);
+  return PutBytes(2, data, data_bytes, out);
+}
+
+}  // namespace
+
+void SampleResponseWriter::Reset(const TableSpec& spec, int64_t rows) {
+  spec_ = spec;
+  rows_ = rows;
+  const size_t n = static_cast<size_t>(rows);
+  obs_.resize(n * spec.obs_dim);
+  action_.resize(n * spec.act_dim);
+  reward_.resize(n);
+  next_obs_.resize(n * spec.obs_dim);
+  probability_.resize(n);
+  terminated_.resize(n);
+  truncated_.resize(n);
+  policy_version_.resize(n);
+  key_.resize(n);
+  actor_id_.resize(n);
+  columns_ = {obs_.data(),        action_.data(),    reward_.data(),
+              next_obs_.data(),   probability_.data(), terminated_.data(),
+              truncated_.data(),  policy_version_.data(), key_.data(),
+              actor_id_.data()};
+}
+
+size_t SampleResponseWriter::BatchPayload() const {
+  const int64_t b = rows_, od = spec_.obs_dim, ad = spec_.act_dim;
+  const size_t f = sizeof(float);
+  return LengthField(TensorPayload({b, od}, obs_.size() * f)) +
+         LengthField(TensorPayload({b, ad}, action_.size() * f)) +
+         LengthField(TensorPayload({b}, reward_.size() * f)) +
+         LengthField(TensorPayload({b, od}, next_obs_.size() * f)) +
+         BytesField(terminated_.size()) + BytesField(truncated_.size()) +
+         PackedField(policy_version_.data(), b) + PackedField(actor_id_.data(), b);
+}
+
+size_t SampleResponseWriter::EncodedSize(uint64_t table_size) const {
+  const int64_t b = rows_;
+  return LengthField(BatchPayload()) + PackedField(key_.data(), b) +
+         LengthField(TensorPayload({b}, probability_.size() * sizeof(float))) +
+         (table_size == 0 ? 0 : 1 + VarintSize(table_size));
+}
+
+void SampleResponseWriter::Encode(uint64_t table_size, uint8_t* out) const {
+  const int64_t b = rows_, od = spec_.obs_dim, ad = spec_.act_dim;
+  const size_t f = sizeof(float);
+  // SampleResponse.batch = 1
+  *out++ = Tag(1, kLength);
+  out = PutVarint(BatchPayload(), out);
+  // TransitionBatch: obs 1, action 2, reward 3, next_obs 4, terminated 5,
+  // truncated 6, policy_version 7, actor_id 8.
+  out = PutTensor(1, {b, od}, obs_.data(), obs_.size() * f, out);
+  out = PutTensor(2, {b, ad}, action_.data(), action_.size() * f, out);
+  out = PutTensor(3, {b}, reward_.data(), reward_.size() * f, out);
+  out = PutTensor(4, {b, od}, next_obs_.data(), next_obs_.size() * f, out);
+  out = PutBytes(5, terminated_.data(), terminated_.size(), out);
+  out = PutBytes(6, truncated_.data(), truncated_.size(), out);
+  out = PutPacked(7, policy_version_.data(), b, out);
+  out = PutPacked(8, actor_id_.data(), b, out);
+  // SampleResponse: key 2, probability 3, table_size 4.
+  out = PutPacked(2, key_.data(), b, out);
+  out = PutTensor(3, {b}, probability_.data(), probability_.size() * f, out);
+  if (table_size != 0) {
+    *out++ = Tag(4, kVarint);
+    PutVarint(table_size, out);
+  }
+}
+
+}  // namespace sac::replay
