@@ -7,13 +7,14 @@
 //
 // Usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N]
 //                          [--service=both|ours|raw] [--phase=all|insert|sample]
-//                          [--repeats=R]
+//                          [--repeats=R] [--capacity=ROWS]
 //   --durable: shards log with fsync=batch, and a snapshot is timed;
 //   --shard_only: only the shard alone (no gRPC) figures;
 //   --shards=N: only N shards (default 1, 2 and 4);
 //   --service=ours|raw: only one of the two services (for profiling one);
 //   --phase=insert|sample: only that phase (to profile it; `sample` fills the
 //     tables for a quarter of the phase time first);
+//   --capacity=ROWS: rows per shard's table (default 1e6);
 //   --repeats=R: each service R times per shard count, alternating which goes
 //     first; each figure is the median of its R values (default 3), each
 //     ratio the median of the R ratios of runs made back to back, with their
@@ -45,6 +46,8 @@ namespace sac::replay {
 namespace {
 
 constexpr int64_t kObs = 17, kAct = 6, kBatch = 256;
+// Rows per shard's table (--capacity).
+int64_t g_capacity = 1000000;
 
 // The raw reference: same service and messages, no table, no validation.
 class RawService final : public v1::ReplayService::CallbackService {
@@ -159,12 +162,12 @@ struct Server {
 std::unique_ptr<Server> StartServer(bool raw, bool durable, int index, const std::string& dir) {
   auto s = std::make_unique<Server>();
   if (raw) {
-    s->service = std::make_unique<RawService>(1000000);
+    s->service = std::make_unique<RawService>(g_capacity);
   } else {
     ShardOptions o;
     o.shard_index = static_cast<uint32_t>(index);
     o.table.spec = {kObs, kAct};
-    o.table.capacity = 1000000;
+    o.table.capacity = g_capacity;
     o.limiter = {1, 0, 0};  // measure the shard, not the ratio
     o.durable = durable;
     o.data_dir = absl::StrCat(dir, "/shard", index);
@@ -453,6 +456,12 @@ int main(int argc, char** argv) {
     absl::string_view a = argv[i];
     if (absl::ConsumePrefix(&a, "--seconds=")) {
       if (!absl::SimpleAtod(a, &seconds)) return 2;
+    } else if (absl::ConsumePrefix(&a, "--capacity=")) {
+      if (!absl::SimpleAtoi(a, &g_capacity) || g_capacity < 4096 || g_capacity > 100000000) {
+        std::fprintf(stderr, "--capacity: '%s', expected 4096..100000000 rows\n",
+                     std::string(a).c_str());
+        return 2;
+      }
     } else if (a == "--durable") {
       durable = true;
     } else if (absl::ConsumePrefix(&a, "--phase=")) {
@@ -484,17 +493,18 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N] "
-                   "[--service=both|ours|raw] [--phase=all|insert|sample] [--repeats=R]\n");
+                   "[--service=both|ours|raw] [--phase=all|insert|sample] [--repeats=R] "
+                   "[--capacity=ROWS]\n");
       return 2;
     }
   }
   char tmpl[] = "/tmp/replay_bench_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   std::printf("replay_throughput: HalfCheetah rows (obs %ld, act %ld, %ld bytes in the table), "
-              "batch %ld, %.1f s per phase, median of %d runs, durability %s\n",
+              "batch %ld, tables of %ld rows, %.1f s per phase, median of %d runs, durability %s\n",
               static_cast<long>(kObs), static_cast<long>(kAct),
               static_cast<long>(TableSpec{kObs, kAct}.row_bytes()), static_cast<long>(kBatch),
-              seconds, repeats, durable ? "on (fsync=batch)" : "off");
+              static_cast<long>(g_capacity), seconds, repeats, durable ? "on (fsync=batch)" : "off");
   if (phase == "all") MeasureDirect(absl::Seconds(seconds));
   if (durable) MeasureSnapshot(dir);
   if (shard_only) shard_counts.clear();
