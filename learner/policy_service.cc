@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -172,9 +173,10 @@ std::vector<v1::SnapshotInfo> PolicyStore::ListSnapshots() const {
   return out;
 }
 
-void PolicyStore::PruneSnapshots(size_t keep) const {
+void PolicyStore::PruneSnapshots(size_t keep, std::span<const uint64_t> pinned) const {
   auto all = ListSnapshots();
   for (size_t i = 0; i + keep < all.size(); ++i) {
+    if (std::find(pinned.begin(), pinned.end(), all[i].version()) != pinned.end()) continue;
     std::remove((snapshot_dir_ + "/" + all[i].file_name()).c_str());
   }
 }

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -46,8 +47,9 @@ class PolicyStore {
   static std::string SnapshotFileName(uint64_t version);
   // Snapshots present on disk, oldest first.
   std::vector<v1::SnapshotInfo> ListSnapshots() const;
-  // Removes the oldest snapshot files beyond `keep`.
-  void PruneSnapshots(size_t keep) const;
+  // Removes the oldest snapshot files beyond the newest `keep`, except those of
+  // the `pinned` versions (the evaluated ones, which users pull by version).
+  void PruneSnapshots(size_t keep, std::span<const uint64_t> pinned = {}) const;
 
  private:
   friend class PolicyWatcher;

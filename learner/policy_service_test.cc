@@ -164,9 +164,16 @@ TEST_F(PolicyServiceTest, SnapshotsListedAndServedByVersion) {
   grpc::Status s = stub_->GetSnapshot(&c3, missing, &snap);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(s.error_message(), HasSubstr("on disk: 10, 20"));
-  store_->PruneSnapshots(1);
+  // A pinned version (an evaluated one) outlives the retention.
+  const uint64_t pinned[] = {10};
+  store_->PruneSnapshots(1, pinned);
   grpc::ClientContext c4;
   ASSERT_TRUE(stub_->ListSnapshots(&c4, {}, &list).ok());
+  ASSERT_EQ(list.snapshots_size(), 2);
+  EXPECT_EQ(list.snapshots(0).version(), 10u);
+  store_->PruneSnapshots(1);
+  grpc::ClientContext c5;
+  ASSERT_TRUE(stub_->ListSnapshots(&c5, {}, &list).ok());
   ASSERT_EQ(list.snapshots_size(), 1);
   EXPECT_EQ(list.snapshots(0).version(), 20u);
 }

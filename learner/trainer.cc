@@ -179,7 +179,7 @@ absl::Status Trainer::Resume() {
   return absl::OkStatus();
 }
 
-absl::Status Trainer::Publish(bool snapshot) {
+absl::Status Trainer::Publish(bool snapshot, bool for_evaluation) {
   auto policy = std::make_shared<v1::Policy>();
   *policy->mutable_metadata() = learner_->BaseMetadata();
   uint64_t version;
@@ -187,6 +187,7 @@ absl::Status Trainer::Publish(bool snapshot) {
     absl::MutexLock lock(&mu_);
     version = state_.policy_version() + 1;
     state_.set_policy_version(version);
+    if (for_evaluation) eval_versions_.push_back(version);
   }
   auto* m = policy->mutable_metadata();
   m->set_version(version);
@@ -201,7 +202,18 @@ absl::Status Trainer::Publish(bool snapshot) {
   if (snapshot || version % config_.snapshot_every_versions() == 0 || version == 1) {
     const std::string path = store_->snapshot_dir() + "/" + PolicyStore::SnapshotFileName(version);
     RETURN_IF_ERROR(learner_->WritePolicySnapshot(path, *m));
-    store_->PruneSnapshots(config_.snapshot_retention());
+    // The snapshots of the evaluated versions stay: the last finished
+    // evaluation's (the version `sacctl local` names when a target is reached)
+    // and those still being evaluated.
+    std::vector<uint64_t> pinned;
+    {
+      const uint64_t finished = evaluator_ ? evaluator_->last().version : 0;
+      absl::MutexLock lock(&mu_);
+      std::erase_if(eval_versions_, [finished](uint64_t v) { return v < finished; });
+      pinned = eval_versions_;
+      pinned.push_back(state_.last_eval_policy_version());
+    }
+    store_->PruneSnapshots(config_.snapshot_retention(), pinned);
   }
   return store_->Publish(std::move(policy));
 }
@@ -279,7 +291,7 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
       if (steps >= due) {
         // The evaluated policy is a version of its own with a snapshot on disk,
         // so the policy that reached a score can be pulled later by version.
-        RETURN_IF_ERROR(Publish(/*snapshot=*/true));
+        RETURN_IF_ERROR(Publish(/*snapshot=*/true, /*for_evaluation=*/true));
         evaluator_->Request(store_->Latest(), steps, learner_->updates(), WallTime());
         const uint64_t every = config_.eval_every_env_steps();
         absl::MutexLock lock(&mu_);

@@ -57,7 +57,9 @@ class Trainer {
   absl::Status Checkpoint();
   // Publishes the current policy as the next version; `snapshot` forces a
   // snapshot file (else every snapshot_every_versions).
-  absl::Status Publish(bool snapshot = false);
+  // `for_evaluation`: the version goes to the evaluator, and its snapshot is
+  // kept past snapshot_retention until a newer evaluation has finished.
+  absl::Status Publish(bool snapshot = false, bool for_evaluation = false);
   void RefreshEnvSteps();
   double WallTime() const;
 
@@ -76,6 +78,9 @@ class Trainer {
   double updates_per_second_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> env_steps_{0};
   std::atomic<uint64_t> updates_{0};  // learner_->updates(), readable from any thread
+  // Versions handed to the evaluator whose result is not yet the newest one
+  // finished (their snapshots are kept past snapshot_retention, see Publish).
+  std::vector<uint64_t> eval_versions_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> shard_inserts_;  // last inserts_total each shard reported (Run's thread)
 
   Counter* updates_total_;

@@ -55,7 +55,10 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
        "--shards=2", "--actors=2", "--run_dir=" + run, "--seed=1", "--min_replay_size=1000",
        "--random_steps=1000", "--eval_every_env_steps=2000", "--eval_episodes=5",
        "--target_return=950", "--max_env_steps=45000",
-       "--durability=false", "--plain_progress", "--progress_interval_seconds=5"},
+       "--durability=false", "--plain_progress", "--progress_interval_seconds=5",
+       // One snapshot kept besides the evaluated ones: the version that reached
+       // the target must survive the pruning of all the others.
+       "--learner_flag=--snapshot_retention=1"},
       dir + "/sacctl.log", absl::Minutes(9), &out);
   ASSERT_EQ(rc, 0) << "sacctl local did not reach the target; its output:\n"
                    << out << "\nlearner log tail in " << run << "/logs/learner.log";
