@@ -33,19 +33,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sac-actor: %s\n", std::string(actor.status().message()).c_str());
     return 1;
   }
-  std::string token;
-  if (!config.server().auth_token_file().empty()) {
-    auto t = sac::ReadTokenFile(config.server().auth_token_file());
-    if (!t.ok()) {
-      std::fprintf(stderr, "sac-actor: %s\n", std::string(t.status().message()).c_str());
-      return 1;
-    }
-    token = *t;
+  auto token = sac::ReadServerToken(config.server());
+  if (!token.ok()) {
+    std::fprintf(stderr, "sac-actor: %s\n", std::string(token.status().message()).c_str());
+    return 1;
   }
   const sac::actor::Actor* actor_ptr = actor->get();
   sac::StatusService<sac::v1::ActorService, sac::v1::ActorStatusRequest, sac::v1::ActorStatus>
-      status_service([actor_ptr] { return actor_ptr->Status(); }, token);
-  auto endpoints = sac::StartServing(config.server(), {&status_service}, &metrics);
+      status_service([actor_ptr] { return actor_ptr->Status(); }, *token);
+  auto endpoints = sac::StartServing(config.server(), {&status_service}, &metrics, *token);
   if (!endpoints.ok()) {
     std::fprintf(stderr, "sac-actor: %s\n", std::string(endpoints.status().message()).c_str());
     return 1;

@@ -23,17 +23,18 @@ void KeepFreedMemoryForReuse() {
   mallopt(M_TOP_PAD, 16 << 20);
 }
 
+absl::StatusOr<std::string> ReadServerToken(const v1::ServerConfig& config) {
+  if (config.auth_token_file().empty()) return std::string();
+  return ReadTokenFile(config.auth_token_file());
+}
+
 absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
                                               const std::vector<grpc::Service*>& services,
                                               const MetricsRegistry* registry,
+                                              const std::string& auth_token,
                                               std::function<absl::Status()> health) {
   KeepFreedMemoryForReuse();
   ServingEndpoints out;
-  if (!config.auth_token_file().empty()) {
-    auto token = ReadTokenFile(config.auth_token_file());
-    if (!token.ok()) return token.status();
-    out.auth_token = *token;
-  }
   auto creds = MakeServerCredentials(config.tls());
   if (!creds.ok()) return creds.status();
   grpc::ServerBuilder builder;
@@ -50,7 +51,7 @@ absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
     HttpServerOptions http;
     http.address = config.metrics_address();
     http.health = std::move(health);
-    if (config.metrics_require_token()) http.metrics_token = out.auth_token;
+    if (config.metrics_require_token()) http.metrics_token = auth_token;
     auto server = MetricsHttpServer::Create(http, registry);
     if (!server.ok()) return server.status();
     out.http_server = std::move(*server);

@@ -28,16 +28,23 @@ struct ServingEndpoints {
   int grpc_port = 0;
   std::unique_ptr<MetricsHttpServer> http_server;  // null when metrics_address is empty
   int metrics_port = 0;
-  std::string auth_token;  // from server.auth_token_file; empty: none
 };
+
+// The bearer token in `config.auth_token_file` (empty when no file is set).
+// A process reads it once, in its main, and gives the same string to its
+// services and to StartServing (a file rewritten in between cannot make the
+// gRPC and /metrics checks disagree).
+absl::StatusOr<std::string> ReadServerToken(const v1::ServerConfig& config);
 
 // Starts gRPC with `services` (callback or sync; owned by the caller, who keeps
 // them alive until the server is shut down) and the metrics endpoint, then writes
-// the port file. Errors say which address or file failed. Also tunes the
-// process's malloc for serving (KeepFreedMemoryForReuse).
+// the port file. `auth_token` (ReadServerToken) guards /metrics when
+// `metrics_require_token`. Errors say which address or file failed. Also tunes
+// the process's malloc for serving (KeepFreedMemoryForReuse).
 absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
                                               const std::vector<grpc::Service*>& services,
                                               const MetricsRegistry* registry,
+                                              const std::string& auth_token,
                                               std::function<absl::Status()> health = nullptr);
 
 // Tells glibc's malloc to keep freed memory for reuse instead of handing it

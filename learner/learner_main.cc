@@ -41,18 +41,15 @@ int main(int argc, char** argv) {
   sac::AddProcessMetrics(&metrics);
   auto trainer = sac::learner::Trainer::Create(config, &metrics);
   if (!trainer.ok()) return Fail(trainer.status());
-  std::string token;
-  if (!config.server().auth_token_file().empty()) {
-    auto t = sac::ReadTokenFile(config.server().auth_token_file());
-    if (!t.ok()) return Fail(t.status());
-    token = *t;
-  }
-  sac::learner::PolicyServiceImpl policy_service((*trainer)->policy_store(), token);
+  auto token = sac::ReadServerToken(config.server());
+  if (!token.ok()) return Fail(token.status());
+  sac::learner::PolicyServiceImpl policy_service((*trainer)->policy_store(), *token);
   const sac::learner::Trainer* trainer_ptr = trainer->get();
   sac::StatusService<sac::v1::LearnerService, sac::v1::LearnerStatusRequest,
                      sac::v1::LearnerStatus>
-      status_service([trainer_ptr] { return trainer_ptr->Status(); }, token);
-  auto endpoints = sac::StartServing(config.server(), {&policy_service, &status_service}, &metrics);
+      status_service([trainer_ptr] { return trainer_ptr->Status(); }, *token);
+  auto endpoints =
+      sac::StartServing(config.server(), {&policy_service, &status_service}, &metrics, *token);
   if (!endpoints.ok()) return Fail(endpoints.status());
   absl::Notification stop;
   std::thread stopper([&] {

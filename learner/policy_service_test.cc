@@ -38,7 +38,7 @@ class PolicyServiceTest : public ::testing::Test {
     v1::ServerConfig config;
     config.set_grpc_address("127.0.0.1:0");
     config.set_max_message_bytes(1 << 24);
-    auto endpoints = StartServing(config, {service_.get()}, &metrics_);
+    auto endpoints = StartServing(config, {service_.get()}, &metrics_, "");
     ASSERT_TRUE(endpoints.ok()) << endpoints.status();
     endpoints_ = std::move(*endpoints);
     auto channel = MakeChannel("127.0.0.1:" + std::to_string(endpoints_.grpc_port), {});

@@ -32,14 +32,10 @@ int main(int argc, char** argv) {
     SAC_LOG(ERROR) << options.status();
     return 2;
   }
-  std::string token;
-  if (!config.server().auth_token_file().empty()) {
-    auto t = sac::ReadTokenFile(config.server().auth_token_file());
-    if (!t.ok()) {
-      SAC_LOG(ERROR) << "server.auth_token_file: " << t.status();
-      return 2;
-    }
-    token = *t;
+  auto token = sac::ReadServerToken(config.server());
+  if (!token.ok()) {
+    SAC_LOG(ERROR) << "server.auth_token_file: " << token.status();
+    return 2;
   }
   sac::MetricsRegistry registry;
   sac::AddProcessMetrics(&registry);
@@ -48,8 +44,8 @@ int main(int argc, char** argv) {
     SAC_LOG(ERROR) << "cannot open the shard: " << shard.status();
     return 1;
   }
-  sac::replay::ReplayService service(shard->get(), token);
-  auto endpoints = sac::StartServing(config.server(), {&service}, &registry);
+  sac::replay::ReplayService service(shard->get(), *token);
+  auto endpoints = sac::StartServing(config.server(), {&service}, &registry, *token);
   if (!endpoints.ok()) {
     SAC_LOG(ERROR) << endpoints.status();
     return 1;

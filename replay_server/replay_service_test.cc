@@ -38,7 +38,7 @@ class TestShard {
     config.set_grpc_address(absl::StrCat("127.0.0.1:", port));
     config.set_metrics_address("");
     config.set_max_message_bytes(64 << 20);
-    auto endpoints = StartServing(config, {service_.get()}, &registry_);
+    auto endpoints = StartServing(config, {service_.get()}, &registry_, "");
     EXPECT_TRUE(endpoints.ok()) << endpoints.status();
     endpoints_ = std::move(*endpoints);
   }

@@ -47,7 +47,7 @@ TEST(InteropLink, TensorOpProtoRoundTripAndRpc) {
   config.set_grpc_address("127.0.0.1:0");
   config.set_max_message_bytes(1 << 20);
   MetricsRegistry registry;
-  auto endpoints = StartServing(config, {&service}, &registry);
+  auto endpoints = StartServing(config, {&service}, &registry, "");
   ASSERT_TRUE(endpoints.ok()) << endpoints.status();
   auto channel = MakeChannel("127.0.0.1:" + std::to_string(endpoints->grpc_port), {});
   ASSERT_TRUE(channel.ok());

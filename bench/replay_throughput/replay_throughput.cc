@@ -184,7 +184,7 @@ std::unique_ptr<Server> StartServer(bool raw, bool durable, int index, const std
   config.set_grpc_address("127.0.0.1:0");
   config.set_metrics_address("");
   config.set_max_message_bytes(64 << 20);
-  auto endpoints = StartServing(config, {s->service.get()}, &s->registry);
+  auto endpoints = StartServing(config, {s->service.get()}, &s->registry, "");
   if (!endpoints.ok()) std::exit(1);
   s->endpoints = std::move(*endpoints);
   s->address = absl::StrCat("127.0.0.1:", s->endpoints.grpc_port);
