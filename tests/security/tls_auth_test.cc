@@ -86,6 +86,28 @@ class TlsAuth : public ::testing::Test {
 };
 std::string* TlsAuth::dir_ = nullptr;
 
+// --server.metrics_require_token: /metrics answers only with the token the
+// process read from its auth_token_file (the one its gRPC services check).
+TEST_F(TlsAuth, MetricsRequireTheServersToken) {
+  const std::string d = *dir_;
+  const std::string port_file = d + "/metrics_token.port";
+  auto p = testing::ChildProcess::Start(
+      {testing::BinaryPath("sac-replay"), "--task=Hopper-v5", "--capacity=1000",
+       "--durability.enabled=false", "--server.auth_token_file=" + d + "/token",
+       "--server.metrics_require_token=true", "--server.port_file=" + port_file},
+      d + "/metrics_token.log");
+  ASSERT_TRUE(p.ok());
+  auto ports = testing::WaitForPortFile(port_file, absl::Seconds(60), p->get());
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  const auto none = testing::HttpGet(ports->metrics, "/metrics");
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(none.status().message(), HasSubstr("HTTP 401"));
+  EXPECT_FALSE(testing::HttpGet(ports->metrics, "/metrics", "not-the-token").ok());
+  const auto with = testing::HttpGet(ports->metrics, "/metrics", "s3cret-token");
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_THAT(*with, HasSubstr("sac_replay_table_size"));
+}
+
 TEST_F(TlsAuth, TlsWithTokenAcceptsOnlyTheRightToken) {
   StartShard(/*mutual=*/false);
   EXPECT_TRUE(Call("ca", "", "token").ok());

@@ -83,11 +83,14 @@ std::string MakeTempDir(const std::string& prefix) {
   return dir ? std::string(dir) : std::string();
 }
 
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
+                                    const std::string& bearer_token) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(5);
   client.set_read_timeout(10);
-  auto res = client.Get(path.c_str());
+  httplib::Headers headers;
+  if (!bearer_token.empty()) headers.emplace("Authorization", "Bearer " + bearer_token);
+  auto res = client.Get(path.c_str(), headers);
   if (!res) return absl::UnavailableError(absl::StrCat("GET ", path, " on port ", port, " failed"));
   if (res->status != 200) {
     return absl::UnavailableError(absl::StrCat("GET ", path, ": HTTP ", res->status, " ", res->body));

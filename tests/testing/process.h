@@ -43,7 +43,8 @@ std::string SourcePath(const std::string& relative);
 std::string MakeTempDir(const std::string& prefix);
 
 // HTTP GET on 127.0.0.1:port; the body, or an error.
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
+                                    const std::string& bearer_token = "");
 
 }  // namespace sac::testing
 
