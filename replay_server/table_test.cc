@@ -233,6 +233,44 @@ TEST(ReplayTableTest, SamplesDuringOverwritesReturnWholeRows) {
   }
 }
 
+// Fields of every width the copies handle differently (4, 8, 12, 16, 20, 28,
+// 68, 132 bytes): each sampled row equals the row its policy_version names.
+TEST(ReplayTableTest, SampledRowsAreExactForManyWidths) {
+  for (const TableSpec spec : {TableSpec{1, 1}, TableSpec{2, 3}, TableSpec{4, 5},
+                               TableSpec{5, 7}, TableSpec{17, 6}, TableSpec{33, 1}}) {
+    SCOPED_TRACE(::testing::Message() << "obs " << spec.obs_dim << " act " << spec.act_dim);
+    TableOptions o;
+    o.spec = spec;
+    o.capacity = 100;
+    auto t = std::move(*ReplayTable::Create(o));
+    const auto b = MakeBatch(7000, 40, spec.obs_dim, spec.act_dim);
+    auto v = ValidateBatch(b, spec, 1000);
+    ASSERT_TRUE(v.ok()) << v.status();
+    t->Insert(v->rows);
+    absl::BitGen gen;
+    v1::SampleResponse r;
+    ASSERT_TRUE(t->Sample(64, gen, &r).ok());
+    auto obs = DecodeTensor(r.batch().obs(), "obs");
+    auto action = DecodeTensor(r.batch().action(), "action");
+    auto next_obs = DecodeTensor(r.batch().next_obs(), "next_obs");
+    auto reward = DecodeTensor(r.batch().reward(), "reward");
+    ASSERT_TRUE(obs.ok() && action.ok() && next_obs.ok() && reward.ok());
+    for (int i = 0; i < 64; ++i) {
+      const uint64_t id = r.batch().policy_version(i);
+      ASSERT_EQ(id, 7000 + r.key(i));
+      for (int64_t j = 0; j < spec.obs_dim; ++j) {
+        ASSERT_EQ(obs->row(i)[j], testing::TestValue(id, 0, j)) << i << " " << j;
+        ASSERT_EQ(next_obs->row(i)[j], testing::TestValue(id, 3, j)) << i << " " << j;
+      }
+      for (int64_t j = 0; j < spec.act_dim; ++j) {
+        ASSERT_EQ(action->row(i)[j], testing::TestValue(id, 1, j)) << i << " " << j;
+      }
+      ASSERT_EQ(reward->values()[i], testing::TestValue(id, 2, 0));
+      ASSERT_EQ(r.batch().actor_id(i), id % 1000);
+    }
+  }
+}
+
 TEST(ReplayTableTest, RestoreNeedsATableNothingWasInsertedInto) {
   auto t = MakeTable(16);
   Insert(t.get(), MakeBatch(0, 5, kObs, kAct));
