@@ -6,14 +6,15 @@
 // copying prebuilt bytes), measured in the same run: the gRPC ceiling.
 //
 // Usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N]
-//                          [--service=both|ours|raw] [--phase=all|insert|sample]
+//                          [--service=both|ours|raw] [--phase=all|insert|sample|both]
 //                          [--repeats=R] [--capacity=ROWS]
 //   --durable: shards log with fsync=batch, and a snapshot is timed;
 //   --shard_only: only the shard alone (no gRPC) figures;
 //   --shards=N: only N shards (default 1, 2 and 4);
 //   --service=ours|raw: only one of the two services (for profiling one);
-//   --phase=insert|sample: only that phase (to profile it; `sample` fills the
-//     tables for a quarter of the phase time first);
+//   --phase=insert|sample|both: only that phase (to profile it; `sample` and
+//     `both`, inserts and samples at once, fill the tables for a quarter of
+//     the phase time first);
 //   --capacity=ROWS: rows per shard's table (default 1e6);
 //   --repeats=R: each service R times per shard count, alternating which goes
 //     first; each figure is the median of its R values (default 3), each
@@ -291,14 +292,16 @@ void StopServers(const std::vector<std::unique_ptr<Server>>& servers) {
   }
 }
 
-// All phases for one service and shard count, or only `phase` ("insert" or
-// "sample") when it is not "all".
+// All phases for one service and shard count, or only `phase` ("insert",
+// "sample" or "both") when it is not "all".
 Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, const std::string& dir,
                 const std::string& phase) {
   std::vector<std::unique_ptr<Server>> servers;
   for (int i = 0; i < shards; ++i) servers.push_back(StartServer(raw, durable, i, dir));
   Figures f;
-  f.insert = RunInserts(servers, 2, phase == "sample" ? seconds / 4 : seconds, &f.insert_cpu);
+  const bool fill_only = phase == "sample" || phase == "both";
+  f.insert = RunInserts(servers, 2, fill_only ? seconds / 4 : seconds, &f.insert_cpu);
+  if (fill_only) f.insert = f.insert_cpu = 0;  // a fill, not a measurement
   if (phase == "insert") {
     StopServers(servers);
     return f;
@@ -307,7 +310,7 @@ Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, cons
   for (const auto& s : servers) so.addresses.push_back(s->address);
   auto sampler = std::move(*ReplaySampler::Create(so));
   (void)sampler->Status(absl::Seconds(10));
-  f.sample = RunSamples(sampler.get(), 4, seconds, &f.sample_cpu);
+  if (phase != "both") f.sample = RunSamples(sampler.get(), 4, seconds, &f.sample_cpu);
   if (phase == "sample") {
     StopServers(servers);
     return f;
@@ -319,6 +322,10 @@ Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, cons
     f.both_sample = RunSamples(sampler.get(), 4, seconds);
     t.join();
     f.both_insert = ins.load();
+  }
+  if (phase == "both") {
+    StopServers(servers);
+    return f;
   }
   // Latency of one batch-256 sample, one caller.
   std::vector<double> us;
@@ -465,8 +472,9 @@ int main(int argc, char** argv) {
     } else if (a == "--durable") {
       durable = true;
     } else if (absl::ConsumePrefix(&a, "--phase=")) {
-      if (a != "all" && a != "insert" && a != "sample") {
-        std::fprintf(stderr, "--phase: '%s', expected all, insert or sample\n", std::string(a).c_str());
+      if (a != "all" && a != "insert" && a != "sample" && a != "both") {
+        std::fprintf(stderr, "--phase: '%s', expected all, insert, sample or both\n",
+                     std::string(a).c_str());
         return 2;
       }
       phase = std::string(a);
@@ -493,7 +501,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N] "
-                   "[--service=both|ours|raw] [--phase=all|insert|sample] [--repeats=R] "
+                   "[--service=both|ours|raw] [--phase=all|insert|sample|both] [--repeats=R] "
                    "[--capacity=ROWS]\n");
       return 2;
     }
