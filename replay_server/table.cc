@@ -196,7 +196,6 @@ void ReplayTable::WriteRowsLocked(uint64_t first_key, const RowsRef& r, int64_t 
     const int64_t skip = r.rows - from - capacity_;
     from += skip;
     first_key += static_cast<uint64_t>(skip);
-    head_ = (head_ + skip) % capacity_;
     position += static_cast<uint64_t>(skip);
   }
   const uint64_t end = position + static_cast<uint64_t>(r.rows - from);
@@ -222,10 +221,11 @@ void ReplayTable::WriteRowsLocked(uint64_t first_key, const RowsRef& r, int64_t 
   uint8_t* rec = reinterpret_cast<uint8_t*>(record_lines);
   const size_t obs_bytes = static_cast<size_t>(od) * sizeof(float);
   const size_t act_bytes = static_cast<size_t>(ad) * sizeof(float);
+  int64_t head = HeadOf(position);
   int64_t i = from;
   while (i < r.rows) {
-    const int64_t n = std::min(r.rows - i, capacity_ - head_);
-    const int64_t slot = head_;
+    const int64_t n = std::min(r.rows - i, capacity_ - head);
+    const int64_t slot = head;
     for (int64_t j = 0; j < n; ++j) {
       const int64_t row = i + j;
       const uint64_t key = first_key + static_cast<uint64_t>(row - from);
@@ -241,7 +241,7 @@ void ReplayTable::WriteRowsLocked(uint64_t first_key, const RowsRef& r, int64_t 
       StreamRecord(record_lines, lines, RowLocked(slot + j));
       selector_->Insert(slot + j);
     }
-    head_ = (head_ + n) % capacity_;
+    head = (head + n) % capacity_;
     i += n;
   }
   StreamFence();
@@ -306,16 +306,6 @@ absl::StatusOr<int64_t> ReplayTable::SampleInto(int64_t batch_size, absl::BitGen
                                                 const SampleColumns& c) {
   const int64_t b = batch_size;
   const int64_t od = spec_.obs_dim, ad = spec_.act_dim;
-  float* const obs = c.obs;
-  float* const action = c.action;
-  float* const reward = c.reward;
-  float* const next_obs = c.next_obs;
-  float* const prob = c.probability;
-  uint8_t* const term_out = c.terminated;
-  uint8_t* const trunc_out = c.truncated;
-  uint64_t* const pv_out = c.policy_version;
-  uint32_t* const actor_out = c.actor_id;
-  uint64_t* const key_out = c.key;
   const int64_t stride = layout_.stride;
   const RowLayout& l = layout_;
 
@@ -345,16 +335,16 @@ absl::StatusOr<int64_t> ReplayTable::SampleInto(int64_t batch_size, absl::BitGen
       if (k + kAhead < n) prefetch(k + kAhead);
       const int64_t i = todo[k];
       const uint8_t* rec = RowLocked(picks[i].slot);
-      CopyField(obs + i * od, rec + l.obs, static_cast<size_t>(od) * sizeof(float));
-      CopyField(action + i * ad, rec + l.action, static_cast<size_t>(ad) * sizeof(float));
-      std::memcpy(reward + i, rec + l.reward, sizeof(float));
-      CopyField(next_obs + i * od, rec + l.next_obs, static_cast<size_t>(od) * sizeof(float));
-      term_out[i] = rec[l.terminated];
-      trunc_out[i] = rec[l.truncated];
-      std::memcpy(pv_out + i, rec + l.policy_version, sizeof(uint64_t));
-      std::memcpy(actor_out + i, rec + l.actor_id, sizeof(uint32_t));
-      std::memcpy(key_out + i, rec + l.key, sizeof(uint64_t));
-      prob[i] = static_cast<float>(picks[i].probability);
+      CopyField(c.obs + i * od, rec + l.obs, static_cast<size_t>(od) * sizeof(float));
+      CopyField(c.action + i * ad, rec + l.action, static_cast<size_t>(ad) * sizeof(float));
+      std::memcpy(c.reward + i, rec + l.reward, sizeof(float));
+      CopyField(c.next_obs + i * od, rec + l.next_obs, static_cast<size_t>(od) * sizeof(float));
+      c.terminated[i] = rec[l.terminated];
+      c.truncated[i] = rec[l.truncated];
+      std::memcpy(c.policy_version + i, rec + l.policy_version, sizeof(uint64_t));
+      std::memcpy(c.actor_id + i, rec + l.actor_id, sizeof(uint32_t));
+      std::memcpy(c.key + i, rec + l.key, sizeof(uint64_t));
+      c.probability[i] = static_cast<float>(picks[i].probability);
     }
   };
   // Rounds without the lock first: a writer only overwrites the oldest rows,
@@ -402,7 +392,7 @@ int64_t ReplayTable::DrawInto(uint64_t done, std::span<const int64_t> todo, absl
   const int64_t size = static_cast<int64_t>(std::min<uint64_t>(capacity_, done));
   if (size == 0) return 0;
   // Held: positions [done - size, done); position p lies in slot p % capacity.
-  const int64_t newest_slot = static_cast<int64_t>((done - 1) % static_cast<uint64_t>(capacity_));
+  const int64_t newest_slot = HeadOf(done - 1);
   for (int64_t i : todo) {
     const Selection s = selector_->Sample(size, gen);
     int64_t back = newest_slot - s.slot;
@@ -416,7 +406,8 @@ int64_t ReplayTable::SlotOfLocked(uint64_t key) const {
   const int64_t size = this->size();
   if (key >= next_key_ || next_key_ - key > static_cast<uint64_t>(size)) return -1;
   const int64_t back = static_cast<int64_t>(next_key_ - key);
-  const int64_t slot = ((head_ - back) % capacity_ + capacity_) % capacity_;
+  const int64_t head = HeadOf(done_.load(std::memory_order_relaxed));
+  const int64_t slot = ((head - back) % capacity_ + capacity_) % capacity_;
   uint64_t held;
   std::memcpy(&held, RowLocked(slot) + layout_.key, sizeof(held));
   return held == key ? slot : -1;
@@ -451,7 +442,7 @@ void ReplayTable::CopyInto(TableContents* out) const {
   c.spec = spec_;
   c.capacity = capacity_;
   c.size = size();
-  c.head = head_;
+  c.head = HeadOf(done_.load(std::memory_order_relaxed));
   c.next_key = next_key_;
   c.inserts_total = inserts_total_.load();
   c.samples_total = samples_total_.load();
@@ -513,7 +504,6 @@ absl::Status ReplayTable::Restore(const TableContents& c) {
   ColumnToRows(c.actor_id.data(), 1, c.size, rows_, stride, layout_.actor_id);
   ColumnToRows(c.key.data(), 1, c.size, rows_, stride, layout_.key);
   for (int64_t s = 0; s < c.size; ++s) selector_->Insert(s);
-  head_ = c.head;
   next_key_ = c.next_key;
   // Positions such that the held rows are [done - size, done) and position p
   // lies in slot p % capacity: the newest row is in the slot before head.

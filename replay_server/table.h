@@ -174,6 +174,11 @@ class ReplayTable {
   int64_t SlotOfLocked(uint64_t key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   uint8_t* RowLocked(int64_t slot) const { return rows_ + slot * layout_.stride; }
+  // The slot of row position `position` (see done_); of done_ itself: the
+  // slot the next insert writes.
+  int64_t HeadOf(uint64_t position) const {
+    return static_cast<int64_t>(position % static_cast<uint64_t>(capacity_));
+  }
 
   const TableSpec spec_;
   const RowLayout layout_;
@@ -185,7 +190,6 @@ class ReplayTable {
   // Its state (the prioritized sum tree) is guarded by mu_; the uniform
   // selector has none and draws without it.
   const std::unique_ptr<Selector> selector_;
-  int64_t head_ ABSL_GUARDED_BY(mu_) = 0;  // the slot of position done_
   uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 0;
   // Row positions: the n-th row written ever (counting from 0, or from where a
   // restored snapshot left off) has position n and lies in slot n % capacity;
