@@ -1,8 +1,9 @@
 // Selectors: how a table picks the rows of a sample. One small interface with
 // two implementations: uniform (every held row equally likely, the default) and
 // prioritized (probability proportional to priority^alpha, through a sum tree).
-// The table calls them under its own lock: Insert/Update under the writer lock,
-// Sample under a reader lock (so Sample is const and thread-compatible).
+// The table calls Insert/Update under its writer lock and Sample under its
+// reader lock (so Sample is const and thread-compatible), except the uniform
+// selector's Sample, which has no state and is called without the lock.
 #ifndef SAC_REPLAY_SERVER_SELECTORS_H_
 #define SAC_REPLAY_SERVER_SELECTORS_H_
 
