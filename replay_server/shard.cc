@@ -281,13 +281,6 @@ absl::BitGen& SampleGenerator(uint64_t seed) {
 
 }  // namespace
 
-absl::Status ReplayShard::Sample(int64_t batch_size, v1::SampleResponse* out) {
-  RETURN_IF_ERROR(table_->Sample(batch_size, SampleGenerator(options_.seed), out));
-  metrics_->samples->Increment(static_cast<double>(batch_size));
-  metrics_->sample_batches->Increment();
-  return absl::OkStatus();
-}
-
 absl::StatusOr<int64_t> ReplayShard::SampleInto(int64_t batch_size, const SampleColumns& out) {
   ASSIGN_OR_RETURN(const int64_t size,
                    table_->SampleInto(batch_size, SampleGenerator(options_.seed), out));

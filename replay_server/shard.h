@@ -92,10 +92,9 @@ class ReplayShard {
   // not durable, on the log's thread otherwise. `rows` may be released when
   // Insert returns.
   void Insert(const RowsRef& rows, InsertDone done) ABSL_LOCKS_EXCLUDED(insert_mu_);
-  // Draws `batch_size` rows (admitted by the limiter already).
-  absl::Status Sample(int64_t batch_size, v1::SampleResponse* out);
-  // The same into `out`'s arrays (the service's wire encoder); returns the
-  // table size the rows were drawn from.
+  // Draws `batch_size` rows (admitted by the limiter already) into `out`'s
+  // arrays (the service's wire encoder); returns the table size the rows were
+  // drawn from.
   absl::StatusOr<int64_t> SampleInto(int64_t batch_size, const SampleColumns& out);
 
   // Takes a snapshot now (FAILED_PRECONDITION when not durable).

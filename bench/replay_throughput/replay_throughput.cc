@@ -39,6 +39,7 @@
 #include "common/server.h"
 #include "replay_server/replay_client.h"
 #include "replay_server/replay_service.h"
+#include "replay_server/sample_wire.h"
 #include "replay_server/shard.h"
 #include "replay_server/test_batches.h"
 #include "sac/v1/replay.grpc.pb.h"
@@ -400,11 +401,13 @@ void MeasureDirect(absl::Duration seconds) {
   rows = 0;
   start = absl::Now();
   cpu = ThreadCpuSeconds();
-  v1::SampleResponse out;
+  // Into the column buffers the service encodes its answer from.
+  SampleResponseWriter out;
+  out.Reset(shard->table()->spec(), kBatch);
   while (absl::Now() - start < seconds) {
     for (int i = 0; i < 64; ++i) {
       (void)shard->limiter()->Sample(kBatch, absl::InfiniteFuture());
-      (void)shard->Sample(kBatch, &out);
+      (void)shard->SampleInto(kBatch, out.columns());
       rows += kBatch;
     }
   }
