@@ -61,21 +61,23 @@ uint8_t* PutBytes(int field, const void* data, size_t n, uint8_t* out) {
   return out + n;
 }
 
-// sac.v1.Tensor {repeated int64 shape = 1; bytes data = 2;}: its payload.
+// sac.v1.Tensor {repeated int64 shape = 1; bytes data = 2;}: the packed
+// shape's payload, and the tensor's.
+size_t ShapePayload(std::initializer_list<int64_t> shape) {
+  size_t bytes = 0;
+  for (int64_t d : shape) bytes += VarintSize(static_cast<uint64_t>(d));
+  return bytes;
+}
 size_t TensorPayload(std::initializer_list<int64_t> shape, size_t data_bytes) {
-  size_t shape_bytes = 0;
-  for (int64_t d : shape) shape_bytes += VarintSize(static_cast<uint64_t>(d));
-  return LengthField(shape_bytes) + BytesField(data_bytes);
+  return LengthField(ShapePayload(shape)) + BytesField(data_bytes);
 }
 
 uint8_t* PutTensor(int field, std::initializer_list<int64_t> shape, const float* data,
                    size_t data_bytes, uint8_t* out) {
   *out++ = Tag(field, kLength);
   out = PutVarint(TensorPayload(shape, data_bytes), out);
-  size_t shape_bytes = 0;
-  for (int64_t d : shape) shape_bytes += VarintSize(static_cast<uint64_t>(d));
   *out++ = Tag(1, kLength);
-  out = PutVarint(shape_bytes, out);
+  out = PutVarint(ShapePayload(shape), out);
   for (int64_t d : shape) out = PutVarint(static_cast<uint64_t>(d), out);
   return PutBytes(2, data, data_bytes, out);
 }
