@@ -202,10 +202,15 @@ double ProcessCpuSeconds() {
 
 struct Figures {
   double insert = 0, sample = 0, both_insert = 0, both_sample = 0, p50_us = 0, p99_us = 0;
+  // Inserted and sampled rows/s at the paper's ratio (RunPaced).
+  double paced_insert = 0, paced_sample = 0;
   // Rows per CPU-second of the process (clients + servers): what a row costs,
   // independent of how much of the machine the bench got (it shares its cores).
   double insert_cpu = 0, sample_cpu = 0;
   double server_sample_us = 0;  // mean time in the shard per sample call (ours only)
+  // Inserts and samples at once: CPU-seconds the process used per second (how
+  // much of the machine the phase kept busy).
+  double both_cores = 0;
 };
 
 // The median of each figure over repeated runs (the upper one of an even count).
@@ -219,8 +224,9 @@ Figures Median(std::vector<Figures> runs) {
   };
   for (double Figures::*field :
        {&Figures::insert, &Figures::sample, &Figures::both_insert, &Figures::both_sample,
+        &Figures::paced_insert, &Figures::paced_sample,
         &Figures::p50_us, &Figures::p99_us, &Figures::insert_cpu, &Figures::sample_cpu,
-        &Figures::server_sample_us}) {
+        &Figures::server_sample_us, &Figures::both_cores}) {
     m.*field = median(field);
   }
   return m;
@@ -285,6 +291,48 @@ double RunSamples(ReplaySampler* sampler, int threads_n, absl::Duration seconds,
   return static_cast<double>(rows.load()) / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
+// Samples and inserts at the paper's update-to-data ratio (DESIGN.md): one
+// batch-256 sample per inserted row, i.e. the samplers insert one batch of 256
+// rows after every 256 sample batches, round-robin over the shards. The same
+// pacing runs against both services (the shards' own rate limiters are off),
+// so both serve the same mix. Rows/s sampled and inserted (acked).
+void RunPaced(const std::vector<std::unique_ptr<Server>>& servers, ReplaySampler* sampler,
+              int threads_n, absl::Duration seconds, double* inserted, double* sampled) {
+  const auto batch = testing::MakeBatch(0, kBatch, kObs, kAct);
+  std::vector<std::unique_ptr<ReplayWriter>> writers;
+  for (const auto& s : servers) {
+    WriterOptions o;
+    o.address = s->address;
+    o.max_in_flight_batches = 32;
+    writers.push_back(std::move(*ReplayWriter::Create(o)));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> batches{0}, rows{0};
+  std::vector<std::thread> threads;
+  const absl::Time start = absl::Now();
+  for (int t = 0; t < threads_n; ++t) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        if (!sampler->Sample(kBatch, absl::Seconds(10)).ok()) continue;
+        rows += kBatch;
+        const uint64_t n = batches.fetch_add(1) + 1;
+        if (n % kBatch == 0) {
+          (void)writers[(n / kBatch) % writers.size()]->Write(batch, absl::Milliseconds(100));
+        }
+      }
+    });
+  }
+  absl::SleepFor(seconds);
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  uint64_t acked = 0;
+  for (auto& w : writers) acked += w->stats().acked_rows;
+  *inserted = static_cast<double>(acked) / elapsed;
+  *sampled = static_cast<double>(rows.load()) / elapsed;
+  for (auto& w : writers) (void)w->Flush(absl::Seconds(30));
+}
+
 void StopServers(const std::vector<std::unique_ptr<Server>>& servers) {
   for (auto& s : servers) {
     if (s->shard) s->shard->StopAdmitting();
@@ -294,13 +342,13 @@ void StopServers(const std::vector<std::unique_ptr<Server>>& servers) {
 }
 
 // All phases for one service and shard count, or only `phase` ("insert",
-// "sample" or "both") when it is not "all".
+// "sample", "both" or "paced") when it is not "all".
 Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, const std::string& dir,
                 const std::string& phase) {
   std::vector<std::unique_ptr<Server>> servers;
   for (int i = 0; i < shards; ++i) servers.push_back(StartServer(raw, durable, i, dir));
   Figures f;
-  const bool fill_only = phase == "sample" || phase == "both";
+  const bool fill_only = phase == "sample" || phase == "both" || phase == "paced";
   f.insert = RunInserts(servers, 2, fill_only ? seconds / 4 : seconds, &f.insert_cpu);
   if (fill_only) f.insert = f.insert_cpu = 0;  // a fill, not a measurement
   if (phase == "insert") {
@@ -311,20 +359,30 @@ Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, cons
   for (const auto& s : servers) so.addresses.push_back(s->address);
   auto sampler = std::move(*ReplaySampler::Create(so));
   (void)sampler->Status(absl::Seconds(10));
-  if (phase != "both") f.sample = RunSamples(sampler.get(), 4, seconds, &f.sample_cpu);
+  if (phase == "all" || phase == "sample") {
+    f.sample = RunSamples(sampler.get(), 4, seconds, &f.sample_cpu);
+  }
   if (phase == "sample") {
     StopServers(servers);
     return f;
   }
-  // Both at once, as in training.
-  {
+  // Both at once, each as fast as it goes: the scheduler sets the mix.
+  if (phase == "all" || phase == "both") {
     std::atomic<double> ins{0};
+    const double cpu_start = ProcessCpuSeconds();
+    const absl::Time start = absl::Now();
     std::thread t([&] { ins = RunInserts(servers, 2, seconds); });
     f.both_sample = RunSamples(sampler.get(), 4, seconds);
     t.join();
+    f.both_cores =
+        (ProcessCpuSeconds() - cpu_start) / absl::ToDoubleSeconds(absl::Now() - start);
     f.both_insert = ins.load();
   }
-  if (phase == "both") {
+  // Both at once at the paper's ratio.
+  if (phase == "all" || phase == "paced") {
+    RunPaced(servers, sampler.get(), 4, seconds, &f.paced_insert, &f.paced_sample);
+  }
+  if (phase != "all") {
     StopServers(servers);
     return f;
   }
@@ -475,8 +533,8 @@ int main(int argc, char** argv) {
     } else if (a == "--durable") {
       durable = true;
     } else if (absl::ConsumePrefix(&a, "--phase=")) {
-      if (a != "all" && a != "insert" && a != "sample" && a != "both") {
-        std::fprintf(stderr, "--phase: '%s', expected all, insert, sample or both\n",
+      if (a != "all" && a != "insert" && a != "sample" && a != "both" && a != "paced") {
+        std::fprintf(stderr, "--phase: '%s', expected all, insert, sample, both or paced\n",
                      std::string(a).c_str());
         return 2;
       }
@@ -504,7 +562,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N] "
-                   "[--service=both|ours|raw] [--phase=all|insert|sample|both] [--repeats=R] "
+                   "[--service=both|ours|raw] [--phase=all|insert|sample|both|paced] [--repeats=R] "
                    "[--capacity=ROWS]\n");
       return 2;
     }
@@ -519,8 +577,14 @@ int main(int argc, char** argv) {
   if (phase == "all") MeasureDirect(absl::Seconds(seconds));
   if (durable) MeasureSnapshot(dir);
   if (shard_only) shard_counts.clear();
-  if (!shard_only) std::printf("%-7s %-11s %14s %14s %22s %11s %11s\n", "shards", "service", "insert rows/s",
-              "sample rows/s", "insert+sample rows/s", "p50 us", "p99 us");
+  if (!shard_only) {
+    std::printf("insert+sample: inserts and samples at once; free mix: each as fast as it goes "
+                "(the scheduler sets the split); 256:1: one batch-256 sample per inserted row "
+                "(the paper's ratio), rows/s as (inserted+sampled)\n");
+    std::printf("%-7s %-11s %14s %14s %30s %26s %8s %8s\n", "shards", "service", "insert rows/s",
+                "sample rows/s", "insert+sample, free mix", "insert+sample, 256:1", "p50 us",
+                "p99 us");
+  }
   for (int shards : shard_counts) {
     const bool run_ours = service != "raw", run_raw = service != "ours";
     std::vector<Figures> ours_runs, raw_runs;
@@ -537,14 +601,21 @@ int main(int argc, char** argv) {
     const Figures ours = run_ours ? Median(ours_runs) : Figures{};
     const Figures raw = run_raw ? Median(raw_runs) : Figures{};
     auto line = [&](const char* name, const Figures& f) {
-      std::printf("%-7d %-11s %14.0f %14.0f %13.0f (%.0f+%.0f) %11.0f %11.0f\n", shards, name,
-                  f.insert, f.sample, f.both_insert + f.both_sample, f.both_insert,
-                  f.both_sample, f.p50_us, f.p99_us);
+      auto mix = [](double inserted, double sampled) {
+        return absl::StrFormat("%.0f (%.0f+%.0f)", inserted + sampled, inserted, sampled);
+      };
+      std::printf("%-7d %-11s %14.0f %14.0f %30s %26s %8.0f %8.0f\n", shards, name, f.insert,
+                  f.sample, mix(f.both_insert, f.both_sample).c_str(),
+                  mix(f.paced_insert, f.paced_sample).c_str(), f.p50_us, f.p99_us);
     };
+    const bool alone_ran = phase == "all" || phase == "insert" || phase == "sample";
+    const bool both_ran = phase == "all" || phase == "both";
     if (run_ours) {
       line("sac-replay", ours);
-      std::printf("        (mean time inside the shard per sample call: %.0f us)\n",
-                  ours.server_sample_us);
+      if (phase == "all") {
+        std::printf("        (mean time inside the shard per sample call: %.0f us)\n",
+                    ours.server_sample_us);
+      }
     }
     if (run_raw) line("raw gRPC", raw);
     // Ratios: the median over repeats of ours / raw within one repeat (the two
@@ -568,23 +639,31 @@ int main(int argc, char** argv) {
     auto insert_of = [](const Figures& f) { return f.insert; };
     auto sample_of = [](const Figures& f) { return f.sample; };
     auto both_of = [](const Figures& f) { return f.both_insert + f.both_sample; };
+    auto paced_of = [](const Figures& f) { return f.paced_insert + f.paced_sample; };
     auto insert_cpu_of = [](const Figures& f) { return f.insert_cpu; };
     auto sample_cpu_of = [](const Figures& f) { return f.sample_cpu; };
     if (run_ours && run_raw) {
-      std::printf("%-7d %-11s %18s %18s %18s\n", shards, "ratio", show(paired(insert_of)).c_str(),
-                  show(paired(sample_of)).c_str(), show(paired(both_of)).c_str());
+      std::printf("%-7d %-11s %18s %18s %26s %26s\n", shards, "ratio",
+                  show(paired(insert_of)).c_str(), show(paired(sample_of)).c_str(),
+                  show(paired(both_of)).c_str(), show(paired(paced_of)).c_str());
     }
-    if (run_ours) {
+    if (run_ours && alone_ran) {
       std::printf("%-7d %-11s %14.0f %14.0f   (rows per CPU-second: sac-replay)\n", shards,
                   "per cpu-s", ours.insert_cpu, ours.sample_cpu);
     }
-    if (run_raw) {
+    if (run_raw && alone_ran) {
       std::printf("%-7d %-11s %14.0f %14.0f   (rows per CPU-second: raw gRPC)\n", shards,
                   "per cpu-s", raw.insert_cpu, raw.sample_cpu);
     }
-    if (run_ours && run_raw) {
+    if (run_ours && run_raw && alone_ran) {
       std::printf("%-7d %-11s %18s %18s   (per CPU-second)\n", shards, "ratio",
                   show(paired(insert_cpu_of)).c_str(), show(paired(sample_cpu_of)).c_str());
+    }
+    if (both_ran) {
+      std::printf("%-7d %-11s", shards, "cores busy");
+      if (run_ours) std::printf(" sac-replay %.2f", ours.both_cores);
+      if (run_raw) std::printf("  raw gRPC %.2f", raw.both_cores);
+      std::printf("   (CPU-seconds per second while inserting and sampling at once)\n");
     }
     std::fflush(stdout);
   }
