@@ -232,19 +232,26 @@ Figures Median(std::vector<Figures> runs) {
   return m;
 }
 
-// Rows/s acked by `writers_per_shard` writers per shard for `seconds`.
-double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int writers_per_shard,
-                  absl::Duration seconds, double* per_cpu_second = nullptr) {
-  const auto batch = testing::MakeBatch(0, kBatch, kObs, kAct);
+// `per_shard` writers to each server, up to 32 batches in flight each.
+std::vector<std::unique_ptr<ReplayWriter>> MakeWriters(
+    const std::vector<std::unique_ptr<Server>>& servers, int per_shard) {
   std::vector<std::unique_ptr<ReplayWriter>> writers;
   for (const auto& s : servers) {
-    for (int w = 0; w < writers_per_shard; ++w) {
+    for (int w = 0; w < per_shard; ++w) {
       WriterOptions o;
       o.address = s->address;
       o.max_in_flight_batches = 32;
       writers.push_back(std::move(*ReplayWriter::Create(o)));
     }
   }
+  return writers;
+}
+
+// Rows/s acked by `writers_per_shard` writers per shard for `seconds`.
+double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int writers_per_shard,
+                  absl::Duration seconds, double* per_cpu_second = nullptr) {
+  const auto batch = testing::MakeBatch(0, kBatch, kObs, kAct);
+  auto writers = MakeWriters(servers, writers_per_shard);
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   const absl::Time start = absl::Now();
@@ -299,13 +306,7 @@ double RunSamples(ReplaySampler* sampler, int threads_n, absl::Duration seconds,
 void RunPaced(const std::vector<std::unique_ptr<Server>>& servers, ReplaySampler* sampler,
               int threads_n, absl::Duration seconds, double* inserted, double* sampled) {
   const auto batch = testing::MakeBatch(0, kBatch, kObs, kAct);
-  std::vector<std::unique_ptr<ReplayWriter>> writers;
-  for (const auto& s : servers) {
-    WriterOptions o;
-    o.address = s->address;
-    o.max_in_flight_batches = 32;
-    writers.push_back(std::move(*ReplayWriter::Create(o)));
-  }
+  auto writers = MakeWriters(servers, 1);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> batches{0}, rows{0};
   std::vector<std::thread> threads;
