@@ -1,26 +1,30 @@
 // Replay throughput over loopback gRPC, HalfCheetah-sized rows (obs 17, act 6):
 // insert rows/s (ReplayWriter, batches of 256), sample rows/s (ReplaySampler,
-// batch 256), both at once, and the latency of one batch-256 sample, for 1, 2
-// and 4 shards. Beside each, the same clients against a raw service with the
-// same proto and a trivial handler (acks without storing; answers a sample by
-// copying prebuilt bytes), measured in the same run: the gRPC ceiling.
+// batch 256), both at once in two mixes (free, and the paper's 256 sampled
+// rows per inserted row), and the latency of one batch-256 sample, for 1, 2
+// and 4 shards, on full tables. Beside each, the same clients against a raw
+// service with the same proto and a trivial handler (acks without storing;
+// answers a sample by copying prebuilt bytes), measured in the same run: the
+// gRPC ceiling.
 //
 // Usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N]
-//                          [--service=both|ours|raw] [--phase=all|insert|sample|both]
+//                          [--service=both|ours|raw]
+//                          [--phase=all|insert|sample|both|paced|latency]
 //                          [--repeats=R] [--capacity=ROWS]
+//   --seconds=S: length of each phase (default 2);
 //   --durable: shards log with fsync=batch, and a snapshot is timed;
 //   --shard_only: only the shard alone (no gRPC) figures;
 //   --shards=N: only N shards (default 1, 2 and 4);
 //   --service=ours|raw: only one of the two services (for profiling one);
-//   --phase=insert|sample|both: only that phase (to profile it; `sample` and
-//     `both`, inserts and samples at once, fill the tables for a quarter of
-//     the phase time first);
+//   --phase=...: only that phase (to profile it): `both` is inserts and
+//     samples at once, each as fast as it goes; `paced` at 256:1;
 //   --capacity=ROWS: rows per shard's table (default 1e6);
-//   --repeats=R: each service R times per shard count, alternating which goes
-//     first; each figure is the median of its R values (default 3), each
-//     ratio the median of the R ratios of runs made back to back, with their
-//     range: the shared machine's speed drifts by 10-30% within a minute, and
-//     pairing and alternating keep that drift from favouring either service.
+//   --repeats=R: every phase R times per shard count (default 3), each time
+//     on one service and right after on the other, alternating which goes
+//     first; each figure is the median of its R values, each ratio the median
+//     of the R ratios of those back-to-back pairs, with their range: the
+//     shared machine's speed drifts by 10-30% within a minute, and pairing
+//     and alternating keep that drift from favouring either service.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -342,69 +346,118 @@ void StopServers(const std::vector<std::unique_ptr<Server>>& servers) {
   }
 }
 
-// All phases for one service and shard count, or only `phase` ("insert",
-// "sample", "both" or "paced") when it is not "all".
-Figures Measure(bool raw, bool durable, int shards, absl::Duration seconds, const std::string& dir,
-                const std::string& phase) {
+// One service's shards and the sampler over them.
+struct Side {
+  bool raw = false;
   std::vector<std::unique_ptr<Server>> servers;
-  for (int i = 0; i < shards; ++i) servers.push_back(StartServer(raw, durable, i, dir));
-  Figures f;
-  const bool fill_only = phase == "sample" || phase == "both" || phase == "paced";
-  f.insert = RunInserts(servers, 2, fill_only ? seconds / 4 : seconds, &f.insert_cpu);
-  if (fill_only) f.insert = f.insert_cpu = 0;  // a fill, not a measurement
+  std::unique_ptr<ReplaySampler> sampler;
+};
+
+// Fills every table of `side` (ours; the raw service has none), so that every
+// phase measures a full table, as a long-running buffer is.
+void Fill(const Side& side) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  for (;;) {
+    bool full = true;
+    for (const auto& s : side.servers) {
+      if (s->shard && s->shard->table()->size() < s->shard->table()->capacity()) full = false;
+    }
+    if (full || side.raw || absl::Now() > give_up) return;
+    RunInserts(side.servers, 2, absl::Milliseconds(250));
+  }
+}
+
+// Batch-256 sample latency of one caller for `seconds` (at least 200 samples),
+// appended to `us`.
+void RunLatency(ReplaySampler* sampler, absl::Duration seconds, std::vector<double>* us) {
+  const absl::Time end = absl::Now() + seconds;
+  for (size_t n = 0; absl::Now() < end || n < 200;) {
+    const absl::Time t0 = absl::Now();
+    if (sampler->Sample(kBatch, absl::Seconds(10)).ok()) {
+      us->push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+      ++n;
+    }
+  }
+}
+
+// One phase ("insert", "sample", "both", "paced" or "latency") of `seconds`
+// against one side, into `f`.
+void RunPhase(const Side& side, const std::string& phase, absl::Duration seconds, Figures* f) {
   if (phase == "insert") {
-    StopServers(servers);
-    return f;
-  }
-  SamplerOptions so;
-  for (const auto& s : servers) so.addresses.push_back(s->address);
-  auto sampler = std::move(*ReplaySampler::Create(so));
-  (void)sampler->Status(absl::Seconds(10));
-  if (phase == "all" || phase == "sample") {
-    f.sample = RunSamples(sampler.get(), 4, seconds, &f.sample_cpu);
-  }
-  if (phase == "sample") {
-    StopServers(servers);
-    return f;
-  }
-  // Both at once, each as fast as it goes: the scheduler sets the mix.
-  if (phase == "all" || phase == "both") {
+    f->insert = RunInserts(side.servers, 2, seconds, &f->insert_cpu);
+  } else if (phase == "sample") {
+    f->sample = RunSamples(side.sampler.get(), 4, seconds, &f->sample_cpu);
+  } else if (phase == "both") {
+    // Both at once, each as fast as it goes: the scheduler sets the mix.
     std::atomic<double> ins{0};
     const double cpu_start = ProcessCpuSeconds();
     const absl::Time start = absl::Now();
-    std::thread t([&] { ins = RunInserts(servers, 2, seconds); });
-    f.both_sample = RunSamples(sampler.get(), 4, seconds);
+    std::thread t([&] { ins = RunInserts(side.servers, 2, seconds); });
+    f->both_sample = RunSamples(side.sampler.get(), 4, seconds);
     t.join();
-    f.both_cores =
+    f->both_cores =
         (ProcessCpuSeconds() - cpu_start) / absl::ToDoubleSeconds(absl::Now() - start);
-    f.both_insert = ins.load();
+    f->both_insert = ins.load();
+  } else if (phase == "paced") {
+    RunPaced(side.servers, side.sampler.get(), 4, seconds, &f->paced_insert, &f->paced_sample);
+  } else if (phase == "latency") {
+    std::vector<double> us;
+    RunLatency(side.sampler.get(), seconds, &us);
+    std::sort(us.begin(), us.end());
+    f->p50_us = us[us.size() / 2];
+    f->p99_us = us[us.size() * 99 / 100];
   }
-  // Both at once at the paper's ratio.
-  if (phase == "all" || phase == "paced") {
-    RunPaced(servers, sampler.get(), 4, seconds, &f.paced_insert, &f.paced_sample);
+}
+
+// `repeats` runs of every phase (or only `phase`) for both services (or only
+// the one in `service`) with `shards` shards each. Both services' servers run
+// side by side in this process (the one not being measured is idle), their
+// tables are filled first, and each phase runs on one service and then right
+// away on the other, alternating which goes first: the two figures of a pair
+// are seconds apart, so the shared machine's drift (10-30% within a minute)
+// falls on both alike. One Figures per repeat for each service run.
+void Measure(const std::string& service, bool durable, int shards, absl::Duration seconds,
+             const std::string& dir, const std::string& phase, int repeats,
+             std::vector<Figures>* ours_runs, std::vector<Figures>* raw_runs) {
+  std::vector<Side> sides;
+  for (bool raw : {false, true}) {
+    if (service == (raw ? "ours" : "raw")) continue;
+    Side& side = sides.emplace_back();
+    side.raw = raw;
+    for (int i = 0; i < shards; ++i) {
+      side.servers.push_back(StartServer(raw, !raw && durable, i, dir));
+    }
+    Fill(side);
+    SamplerOptions so;
+    for (const auto& s : side.servers) so.addresses.push_back(s->address);
+    side.sampler = std::move(*ReplaySampler::Create(so));
+    (void)side.sampler->Status(absl::Seconds(10));  // sizes for the first split
   }
-  if (phase != "all") {
-    StopServers(servers);
-    return f;
+  std::vector<std::string> phases = {"insert", "sample", "both", "paced", "latency"};
+  if (phase != "all") phases = {phase};
+  for (const Side& side : sides) {
+    (side.raw ? raw_runs : ours_runs)->resize(static_cast<size_t>(repeats));
   }
-  // Latency of one batch-256 sample, one caller.
-  std::vector<double> us;
-  const absl::Time end = absl::Now() + seconds;
-  while (absl::Now() < end || us.size() < 200) {
-    const absl::Time t0 = absl::Now();
-    auto s = sampler->Sample(kBatch, absl::Seconds(10));
-    if (s.ok()) us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+  for (int r = 0; r < repeats; ++r) {
+    for (const std::string& p : phases) {
+      for (size_t k = 0; k < sides.size(); ++k) {
+        // Alternate which service goes first.
+        const Side& side = sides[r % 2 == 0 ? k : sides.size() - 1 - k];
+        RunPhase(side, p, seconds, &(side.raw ? *raw_runs : *ours_runs)[r]);
+      }
+    }
   }
-  std::sort(us.begin(), us.end());
-  f.p50_us = us[us.size() / 2];
-  f.p99_us = us[us.size() * 99 / 100];
-  for (auto& s : servers) {
-    if (!s->shard) continue;
-    const Histogram* h = s->shard->metrics()->sample_latency;
-    f.server_sample_us += 1e6 * h->Sum() / std::max<uint64_t>(1, h->Count()) / servers.size();
+  for (const Side& side : sides) {
+    if (side.raw || phase != "all") continue;
+    // Mean time inside the shards per sample call, over all phases.
+    double us = 0;
+    for (const auto& s : side.servers) {
+      const Histogram* h = s->shard->metrics()->sample_latency;
+      us += 1e6 * h->Sum() / std::max<uint64_t>(1, h->Count()) / side.servers.size();
+    }
+    for (Figures& f : *ours_runs) f.server_sample_us = us;
   }
-  StopServers(servers);
-  return f;
+  for (const Side& side : sides) StopServers(side.servers);
 }
 
 // CPU seconds used by the calling thread so far.
@@ -534,8 +587,10 @@ int main(int argc, char** argv) {
     } else if (a == "--durable") {
       durable = true;
     } else if (absl::ConsumePrefix(&a, "--phase=")) {
-      if (a != "all" && a != "insert" && a != "sample" && a != "both" && a != "paced") {
-        std::fprintf(stderr, "--phase: '%s', expected all, insert, sample, both or paced\n",
+      if (a != "all" && a != "insert" && a != "sample" && a != "both" && a != "paced" &&
+          a != "latency") {
+        std::fprintf(stderr,
+                     "--phase: '%s', expected all, insert, sample, both, paced or latency\n",
                      std::string(a).c_str());
         return 2;
       }
@@ -563,7 +618,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: replay_throughput [--seconds=S] [--durable] [--shard_only] [--shards=N] "
-                   "[--service=both|ours|raw] [--phase=all|insert|sample|both|paced] [--repeats=R] "
+                   "[--service=both|ours|raw] [--phase=all|insert|sample|both|paced|latency] "
+                   "[--repeats=R] "
                    "[--capacity=ROWS]\n");
       return 2;
     }
@@ -589,16 +645,8 @@ int main(int argc, char** argv) {
   for (int shards : shard_counts) {
     const bool run_ours = service != "raw", run_raw = service != "ours";
     std::vector<Figures> ours_runs, raw_runs;
-    for (int r = 0; r < repeats; ++r) {
-      // Alternate which service goes first.
-      for (int k = 0; k < 2; ++k) {
-        const bool raw = (k == 0) == (r % 2 == 1);
-        if (raw ? !run_raw : !run_ours) continue;
-        (raw ? raw_runs : ours_runs)
-            .push_back(Measure(raw, !raw && durable, shards, absl::Seconds(seconds), dir,
-                               phase));
-      }
-    }
+    Measure(service, durable, shards, absl::Seconds(seconds), dir, phase, repeats, &ours_runs,
+            &raw_runs);
     const Figures ours = run_ours ? Median(ours_runs) : Figures{};
     const Figures raw = run_raw ? Median(raw_runs) : Figures{};
     auto line = [&](const char* name, const Figures& f) {
