@@ -70,7 +70,9 @@ class ReplayWriterImpl final : public ReplayWriter {
     }
     if (stop_ || closing_) return absl::UnavailableError("replay writer is closed");
     const uint64_t sequence = next_sequence_++;
-    pending_.push_back(Pending{sequence, rows, bytes, std::move(batch)});
+    Pending& p = pending_.emplace_back(Pending{sequence, rows, bytes, {}});
+    p.request.set_sequence(sequence);
+    p.request.mutable_batch()->Swap(&batch);
     pending_bytes_ += bytes;
     ++stats_.written_batches;
     return sequence;
@@ -110,11 +112,13 @@ class ReplayWriterImpl final : public ReplayWriter {
   }
 
  private:
+  // A batch until acknowledged, kept as the very request that is sent (and
+  // sent again after a reconnect): no copy of the batch per send.
   struct Pending {
     uint64_t sequence;
     int64_t rows;
     int64_t bytes;
-    v1::TransitionBatch batch;
+    v1::InsertRequest request;
   };
 
   // One stream at a time: send every pending batch (from the first unacked one),
@@ -151,10 +155,7 @@ class ReplayWriterImpl final : public ReplayWriter {
           // stream's first unacked entry, so translate.
           next = &pending_[sent - acked_on_stream_];
         }
-        v1::InsertRequest request;
-        request.set_sequence(next->sequence);
-        *request.mutable_batch() = next->batch;  // the original stays until acked
-        if (!stream->Write(request)) break;
+        if (!stream->Write(next->request)) break;
         ++sent;
       }
       stream->WritesDone();
