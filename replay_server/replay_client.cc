@@ -70,7 +70,7 @@ class ReplayWriterImpl final : public ReplayWriter {
     }
     if (stop_ || closing_) return absl::UnavailableError("replay writer is closed");
     const uint64_t sequence = next_sequence_++;
-    Pending& p = pending_.emplace_back(Pending{sequence, rows, bytes, {}});
+    Pending& p = pending_.emplace_back(Pending{rows, bytes, {}});
     p.request.set_sequence(sequence);
     p.request.mutable_batch()->Swap(&batch);
     pending_bytes_ += bytes;
@@ -113,9 +113,9 @@ class ReplayWriterImpl final : public ReplayWriter {
 
  private:
   // A batch until acknowledged, kept as the very request that is sent (and
-  // sent again after a reconnect): no copy of the batch per send.
+  // sent again after a reconnect): no copy of the batch per send. Its
+  // sequence number is the request's.
   struct Pending {
-    uint64_t sequence;
     int64_t rows;
     int64_t bytes;
     v1::InsertRequest request;
@@ -203,10 +203,10 @@ class ReplayWriterImpl final : public ReplayWriter {
     while (stream->Read(&ack)) {
       absl::MutexLock lock(&mu_);
       *got_ack = true;
-      while (!pending_.empty() && pending_.front().sequence <= ack.sequence()) {
+      while (!pending_.empty() && pending_.front().request.sequence() <= ack.sequence()) {
         const Pending& p = pending_.front();
-        if (p.sequence == ack.sequence() && observer_) {
-          observer_(p.sequence, ack.first_key(), p.rows);
+        if (p.request.sequence() == ack.sequence() && observer_) {
+          observer_(ack.sequence(), ack.first_key(), p.rows);
         }
         ++stats_.acked_batches;
         stats_.acked_rows += static_cast<uint64_t>(p.rows);
