@@ -362,7 +362,7 @@ void Fill(const Side& side) {
     for (const auto& s : side.servers) {
       if (s->shard && s->shard->table()->size() < s->shard->table()->capacity()) full = false;
     }
-    if (full || side.raw || absl::Now() > give_up) return;
+    if (full || absl::Now() > give_up) return;
     RunInserts(side.servers, 2, absl::Milliseconds(250));
   }
 }
