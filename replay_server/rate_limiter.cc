@@ -73,27 +73,44 @@ void RateLimiter::AdmitLocked(bool insert, int64_t rows) {
   if (!waiters_.empty()) dirty_ = true;  // the other side may now proceed
 }
 
+bool RateLimiter::TryAdmitLocked(bool insert, int64_t rows) {
+  // Requests queue behind earlier waiters of the same kind (FIFO fairness).
+  for (const Waiter& w : waiters_) {
+    if (w.insert == insert) return false;
+  }
+  if (!(insert ? CanInsertLocked(rows) : CanSampleLocked(rows))) return false;
+  AdmitLocked(insert, rows);
+  return true;
+}
+
+absl::StatusOr<bool> RateLimiter::TryAdmit(bool insert, int64_t rows) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return absl::UnavailableError("replay shard is shutting down");
+  return TryAdmitLocked(insert, rows);
+}
+
+absl::StatusOr<bool> RateLimiter::TryInsert(int64_t rows) { return TryAdmit(true, rows); }
+
+absl::StatusOr<bool> RateLimiter::TrySample(int64_t rows) { return TryAdmit(false, rows); }
+
 RateLimiter::Ticket RateLimiter::Await(bool insert, int64_t rows, absl::Time deadline,
                                        Callback done) {
   absl::Status immediate;
   {
     absl::MutexLock lock(&mu_);
-    // Requests queue behind earlier waiters of the same kind (FIFO fairness).
-    bool queued_same_kind = false;
-    for (const Waiter& w : waiters_) queued_same_kind |= (w.insert == insert);
     if (closed_) {
       immediate = absl::UnavailableError("replay shard is shutting down");
-    } else if (!queued_same_kind && (insert ? CanInsertLocked(rows) : CanSampleLocked(rows))) {
-      AdmitLocked(insert, rows);
-    } else if (deadline <= absl::Now()) {
-      immediate = absl::DeadlineExceededError(
-          absl::StrCat("rate limiter: ", insert ? "insert" : "sample", " of ", rows,
-                       " rows not admitted before the deadline"));
-    } else {
-      const Ticket t = next_ticket_++;
-      waiters_.push_back(Waiter{t, insert, rows, deadline, absl::Now(), std::move(done)});
-      dirty_ = true;  // the thread must watch the new deadline
-      return t;
+    } else if (!TryAdmitLocked(insert, rows)) {
+      if (deadline <= absl::Now()) {
+        immediate = absl::DeadlineExceededError(
+            absl::StrCat("rate limiter: ", insert ? "insert" : "sample", " of ", rows,
+                         " rows not admitted before the deadline"));
+      } else {
+        const Ticket t = next_ticket_++;
+        waiters_.push_back(Waiter{t, insert, rows, deadline, absl::Now(), std::move(done)});
+        dirty_ = true;  // the thread must watch the new deadline
+        return t;
+      }
     }
   }
   done(immediate, absl::ZeroDuration());

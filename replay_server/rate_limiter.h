@@ -27,6 +27,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "sac/v1/replay.pb.h"
@@ -63,6 +64,12 @@ class RateLimiter {
   // `deadline` (absl::InfiniteFuture() for none) or Close.
   Ticket AwaitInsert(int64_t rows, absl::Time deadline, Callback done) ABSL_LOCKS_EXCLUDED(mu_);
   Ticket AwaitSample(int64_t rows, absl::Time deadline, Callback done) ABSL_LOCKS_EXCLUDED(mu_);
+  // Admits `rows` now when the limits allow it and no earlier request of the
+  // same kind waits: true. False: nothing changed, the request must wait (use
+  // AwaitInsert/AwaitSample). UNAVAILABLE once closed. Lets a caller that can
+  // answer at once skip setting up a wait.
+  absl::StatusOr<bool> TryInsert(int64_t rows) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<bool> TrySample(int64_t rows) ABSL_LOCKS_EXCLUDED(mu_);
   // Blocking forms (tests, tools): wait on the calling thread.
   absl::Status Insert(int64_t rows, absl::Time deadline);
   absl::Status Sample(int64_t rows, absl::Time deadline);
@@ -101,6 +108,9 @@ class RateLimiter {
 
   Ticket Await(bool insert, int64_t rows, absl::Time deadline, Callback done)
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<bool> TryAdmit(bool insert, int64_t rows) ABSL_LOCKS_EXCLUDED(mu_);
+  // Admits when no earlier request of the same kind waits and the limits allow.
+  bool TryAdmitLocked(bool insert, int64_t rows) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CanInsertLocked(int64_t rows) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   bool CanSampleLocked(int64_t rows) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void AdmitLocked(bool insert, int64_t rows) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
