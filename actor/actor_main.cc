@@ -13,6 +13,7 @@
 
 int main(int argc, char** argv) {
   sac::ShutdownSignal shutdown;
+  sac::SkipMutexDeadlockGraph();
   sac::v1::ActorConfig config;
   sac::InitConfigOrExit(
       argc, argv, "sac-actor",

@@ -55,6 +55,15 @@ absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
 // go back when freed. Process-wide and idempotent.
 void KeepFreedMemoryForReuse();
 
+// Turns off Abseil's lock-order graph for this process. Debian's Abseil is
+// built with it on: every Mutex lock records the locks its thread holds and
+// looks for a cycle in a process-wide graph (measured: GraphCycles::GetId alone
+// was 1-2% of a replay shard's CPU, and inserts ran 2-15% more rows per
+// CPU-second without it; docs/perf.md). The binaries call this first thing;
+// the unit tests, which do not, keep the check, and the ThreadSanitizer build
+// reports lock-order inversions as well. Process-wide and idempotent.
+void SkipMutexDeadlockGraph();
+
 // A channel to `address` with the client's TLS settings and message limit.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
                                                            const v1::ClientConfig& config,

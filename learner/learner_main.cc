@@ -23,6 +23,7 @@ int Fail(const absl::Status& s) {
 
 int main(int argc, char** argv) {
   sac::ShutdownSignal shutdown;
+  sac::SkipMutexDeadlockGraph();
   sac::v1::LearnerConfig config;
   sac::InitConfigOrExit(
       argc, argv, "sac-learner", "samples the replay shards, runs SAC updates, publishes policies",

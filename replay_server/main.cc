@@ -13,6 +13,7 @@
 
 int main(int argc, char** argv) {
   sac::ShutdownSignal shutdown;  // first: blocks SIGINT/SIGTERM in every thread
+  sac::SkipMutexDeadlockGraph();
   sac::v1::ReplayServerConfig config;
   sac::InitConfigOrExit(argc, argv, "sac-replay", "one shard of the replay buffer", &config,
                         [](google::protobuf::Message* m) -> absl::Status {

@@ -624,6 +624,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // The shards run as in sac-replay (common/server.h), for both services.
+  sac::SkipMutexDeadlockGraph();
   char tmpl[] = "/tmp/replay_bench_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   std::printf("replay_throughput: HalfCheetah rows (obs %ld, act %ld, %ld bytes in the table), "
