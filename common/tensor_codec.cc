@@ -53,7 +53,12 @@ namespace {
 // finite one), i.e. when 0x7f7fffff - m is negative (no overflow: m is at most
 // 0x7fffffff); OR-ing those differences keeps any sign bit. Fixed blocks of
 // subtract-and-OR so that GCC vectorizes it at -O2 with plain SSE2; no branch
-// per value.
+// per value. On x86-64 GCC also builds an AVX2 copy and picks it at load time
+// where the CPU has AVX2 (measured on 11K floats, a HalfCheetah batch: 1.6 us
+// with SSE2, 0.55-0.75 us with AVX2).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 bool AllFinite(const float* values, size_t n) {
   constexpr size_t kBlock = 64;
   constexpr int32_t kMaxFinite = 0x7f7fffff;
