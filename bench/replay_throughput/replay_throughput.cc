@@ -55,17 +55,19 @@ constexpr int64_t kObs = 17, kAct = 6, kBatch = 256;
 // Rows per shard's table (--capacity).
 int64_t g_capacity = 1000000;
 
-// The raw reference: same service and messages, no table, no validation.
+// The raw reference: same service and messages, no table, no validation. Its
+// keys count up as ours' do (from a table of `rows` already full), so that
+// its acks and samples carry keys of the same size on the wire.
 class RawService final : public v1::ReplayService::CallbackService {
  public:
-  explicit RawService(int64_t rows) : rows_(rows) {
+  explicit RawService(int64_t rows) : rows_(rows), next_key_(static_cast<uint64_t>(rows)) {
     const auto b = testing::MakeBatch(0, 4096, kObs, kAct);
     bytes_ = b;
   }
 
   grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse>* Insert(
       grpc::CallbackServerContext*) override {
-    return new RawInsert();
+    return new RawInsert(this);
   }
 
   grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* context,
@@ -87,8 +89,12 @@ class RawService final : public v1::ReplayService::CallbackService {
     b->mutable_policy_version()->Add(bytes_.policy_version().begin(),
                                      bytes_.policy_version().begin() + n);
     b->mutable_actor_id()->Add(bytes_.actor_id().begin(), bytes_.actor_id().begin() + n);
-    response->mutable_key()->Add(bytes_.policy_version().begin(),
-                                 bytes_.policy_version().begin() + n);
+    // Keys spread over the newest `rows_`, as a uniform draw from a full table.
+    const uint64_t top = next_key_.load(std::memory_order_relaxed);
+    const uint64_t step = static_cast<uint64_t>(rows_ / n);
+    auto* keys = response->mutable_key();
+    keys->Resize(static_cast<int>(n), 0);
+    for (int64_t i = 0; i < n; ++i) keys->Set(static_cast<int>(i), top - 1 - i * step);
     copy(bytes_.reward(), 1, response->mutable_probability());
     response->set_table_size(static_cast<uint64_t>(rows_));
     auto* reactor = context->DefaultReactor();
@@ -109,7 +115,7 @@ class RawService final : public v1::ReplayService::CallbackService {
   // Reads the next batch as soon as one is read; acks go out one write at a time.
   class RawInsert final : public grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse> {
    public:
-    RawInsert() { StartRead(&request_); }
+    explicit RawInsert(RawService* service) : service_(service) { StartRead(&request_); }
     void OnReadDone(bool ok) override {
       absl::MutexLock l(&mu_);
       if (!ok) {
@@ -119,6 +125,11 @@ class RawService final : public v1::ReplayService::CallbackService {
       }
       v1::InsertResponse& ack = acks_.emplace_back();
       ack.set_sequence(request_.sequence());
+      const auto rows = static_cast<uint64_t>(request_.batch().reward().shape_size() > 0
+                                                  ? request_.batch().reward().shape(0)
+                                                  : 0);
+      ack.set_first_key(service_->next_key_.fetch_add(rows, std::memory_order_relaxed));
+      ack.set_table_size(static_cast<uint64_t>(service_->rows_));
       MaybeWrite();
       StartRead(&request_);
     }
@@ -144,6 +155,7 @@ class RawService final : public v1::ReplayService::CallbackService {
       finished_ = true;
       Finish(grpc::Status::OK);
     }
+    RawService* const service_;
     v1::InsertRequest request_;
     absl::Mutex mu_;
     std::deque<v1::InsertResponse> acks_ ABSL_GUARDED_BY(mu_);
@@ -154,6 +166,7 @@ class RawService final : public v1::ReplayService::CallbackService {
   };
 
   const int64_t rows_;
+  std::atomic<uint64_t> next_key_;
   v1::TransitionBatch bytes_;
 };
 
