@@ -257,9 +257,9 @@ absl::Status SampleInto(ReplayShard* shard, int64_t n, grpc::ByteBuffer* respons
   thread_local SampleResponseWriter writer;
   writer.Reset(shard->table()->spec(), n);
   ASSIGN_OR_RETURN(const int64_t size, shard->SampleInto(n, writer.columns()));
-  const size_t bytes = writer.EncodedSize(static_cast<uint64_t>(size));
+  const size_t bytes = writer.Measure(static_cast<uint64_t>(size));
   grpc_slice slice = grpc_slice_malloc(bytes);
-  writer.Encode(static_cast<uint64_t>(size), GRPC_SLICE_START_PTR(slice));
+  writer.Encode(GRPC_SLICE_START_PTR(slice));
   grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
   *response = grpc::ByteBuffer(&owned, 1);
   // A thread keeps its buffers for the next sample, unless they are large.

@@ -35,17 +35,15 @@ size_t PackedPayload(const T* values, int64_t n) {
   return bytes;
 }
 
-// A packed repeated varint field; protobuf leaves out an empty one.
-template <typename T>
-size_t PackedField(const T* values, int64_t n) {
-  return n == 0 ? 0 : LengthField(PackedPayload(values, n));
-}
+// A packed repeated varint field of `payload` bytes; protobuf leaves out an
+// empty one.
+size_t PackedField(int64_t n, size_t payload) { return n == 0 ? 0 : LengthField(payload); }
 
 template <typename T>
-uint8_t* PutPacked(int field, const T* values, int64_t n, uint8_t* out) {
+uint8_t* PutPacked(int field, const T* values, int64_t n, size_t payload, uint8_t* out) {
   if (n == 0) return out;
   *out++ = Tag(field, kLength);
-  out = PutVarint(PackedPayload(values, n), out);
+  out = PutVarint(payload, out);
   for (int64_t i = 0; i < n; ++i) out = PutVarint(values[i], out);
   return out;
 }
@@ -112,17 +110,21 @@ size_t SampleResponseWriter::BatchPayload() const {
          LengthField(TensorPayload({b}, reward_.size() * f)) +
          LengthField(TensorPayload({b, od}, next_obs_.size() * f)) +
          BytesField(terminated_.size()) + BytesField(truncated_.size()) +
-         PackedField(policy_version_.data(), b) + PackedField(actor_id_.data(), b);
+         PackedField(b, policy_version_bytes_) + PackedField(b, actor_id_bytes_);
 }
 
-size_t SampleResponseWriter::EncodedSize(uint64_t table_size) const {
+size_t SampleResponseWriter::Measure(uint64_t table_size) {
   const int64_t b = rows_;
-  return LengthField(BatchPayload()) + PackedField(key_.data(), b) +
+  table_size_ = table_size;
+  policy_version_bytes_ = PackedPayload(policy_version_.data(), b);
+  actor_id_bytes_ = PackedPayload(actor_id_.data(), b);
+  key_bytes_ = PackedPayload(key_.data(), b);
+  return LengthField(BatchPayload()) + PackedField(b, key_bytes_) +
          LengthField(TensorPayload({b}, probability_.size() * sizeof(float))) +
          (table_size == 0 ? 0 : 1 + VarintSize(table_size));
 }
 
-void SampleResponseWriter::Encode(uint64_t table_size, uint8_t* out) const {
+void SampleResponseWriter::Encode(uint8_t* out) const {
   const int64_t b = rows_, od = spec_.obs_dim, ad = spec_.act_dim;
   const size_t f = sizeof(float);
   // SampleResponse.batch = 1
@@ -136,14 +138,14 @@ void SampleResponseWriter::Encode(uint64_t table_size, uint8_t* out) const {
   out = PutTensor(4, {b, od}, next_obs_.data(), next_obs_.size() * f, out);
   out = PutBytes(5, terminated_.data(), terminated_.size(), out);
   out = PutBytes(6, truncated_.data(), truncated_.size(), out);
-  out = PutPacked(7, policy_version_.data(), b, out);
-  out = PutPacked(8, actor_id_.data(), b, out);
+  out = PutPacked(7, policy_version_.data(), b, policy_version_bytes_, out);
+  out = PutPacked(8, actor_id_.data(), b, actor_id_bytes_, out);
   // SampleResponse: key 2, probability 3, table_size 4.
-  out = PutPacked(2, key_.data(), b, out);
+  out = PutPacked(2, key_.data(), b, key_bytes_, out);
   out = PutTensor(3, {b}, probability_.data(), probability_.size() * f, out);
-  if (table_size != 0) {
+  if (table_size_ != 0) {
     *out++ = Tag(4, kVarint);
-    PutVarint(table_size, out);
+    PutVarint(table_size_, out);
   }
 }
 

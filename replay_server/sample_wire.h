@@ -24,10 +24,11 @@ class SampleResponseWriter {
   void Reset(const TableSpec& spec, int64_t rows);
   // Where the sample writes its rows (valid until the next Reset).
   const SampleColumns& columns() const { return columns_; }
-  // Bytes of the encoded response, given the table size it reports.
-  size_t EncodedSize(uint64_t table_size) const;
-  // Writes exactly EncodedSize(table_size) bytes to `out`.
-  void Encode(uint64_t table_size, uint8_t* out) const;
+  // Once the columns are filled: the bytes of the encoded response, given the
+  // table size it reports. Sizes every varint list once, for Encode.
+  size_t Measure(uint64_t table_size);
+  // Writes exactly the bytes Measure() counted to `out` (Measure first).
+  void Encode(uint8_t* out) const;
 
  private:
   // Bytes of the response's TransitionBatch (field 1) after its length.
@@ -40,6 +41,9 @@ class SampleResponseWriter {
   std::vector<uint64_t> policy_version_, key_;
   std::vector<uint32_t> actor_id_;
   SampleColumns columns_;
+  // Set by Measure: the table size, and the payload bytes of the packed lists.
+  uint64_t table_size_ = 0;
+  size_t policy_version_bytes_ = 0, actor_id_bytes_ = 0, key_bytes_ = 0;
 };
 
 }  // namespace sac::replay

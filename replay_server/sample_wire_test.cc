@@ -38,9 +38,9 @@ v1::SampleResponse AsMessage(const SampleColumns& c, const TableSpec& spec, int6
   return r;
 }
 
-std::string Encode(const SampleResponseWriter& w, uint64_t table_size) {
-  std::string out(w.EncodedSize(table_size), '\0');
-  w.Encode(table_size, reinterpret_cast<uint8_t*>(out.data()));
+std::string Encode(SampleResponseWriter& w, uint64_t table_size) {
+  std::string out(w.Measure(table_size), '\0');
+  w.Encode(reinterpret_cast<uint8_t*>(out.data()));
   return out;
 }
 
