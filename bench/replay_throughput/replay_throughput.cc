@@ -25,6 +25,8 @@
 //     of the R ratios of those back-to-back pairs, with their range: the
 //     shared machine's speed drifts by 10-30% within a minute, and pairing
 //     and alternating keep that drift from favouring either service.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -217,6 +219,13 @@ double ProcessCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
+// Context switches of every thread of this process so far.
+double ProcessContextSwitches() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_nvcsw + u.ru_nivcsw);
+}
+
 struct Figures {
   double insert = 0, sample = 0, both_insert = 0, both_sample = 0, p50_us = 0, p99_us = 0;
   // Inserted and sampled rows/s at the paper's ratio (RunPaced).
@@ -228,6 +237,8 @@ struct Figures {
   // Inserts and samples at once: CPU-seconds the process used per second (how
   // much of the machine the phase kept busy).
   double both_cores = 0;
+  // Context switches per 256 rows (inserted or sampled) in the free mix.
+  double both_switches = 0;
 };
 
 // The median of each figure over repeated runs (the upper one of an even count).
@@ -243,7 +254,7 @@ Figures Median(std::vector<Figures> runs) {
        {&Figures::insert, &Figures::sample, &Figures::both_insert, &Figures::both_sample,
         &Figures::paced_insert, &Figures::paced_sample,
         &Figures::p50_us, &Figures::p99_us, &Figures::insert_cpu, &Figures::sample_cpu,
-        &Figures::server_sample_us, &Figures::both_cores}) {
+        &Figures::server_sample_us, &Figures::both_cores, &Figures::both_switches}) {
     m.*field = median(field);
   }
   return m;
@@ -404,6 +415,7 @@ void RunPhase(const Side& side, const std::string& phase, absl::Duration seconds
     // Both at once, each as fast as it goes: the scheduler sets the mix.
     std::atomic<double> ins{0};
     const double cpu_start = ProcessCpuSeconds();
+    const double switches_start = ProcessContextSwitches();
     const absl::Time start = absl::Now();
     std::thread t([&] { ins = RunInserts(side.servers, 2, seconds); });
     f->both_sample = RunSamples(side.sampler.get(), 4, seconds);
@@ -411,6 +423,8 @@ void RunPhase(const Side& side, const std::string& phase, absl::Duration seconds
     f->both_cores =
         (ProcessCpuSeconds() - cpu_start) / absl::ToDoubleSeconds(absl::Now() - start);
     f->both_insert = ins.load();
+    const double rows = (f->both_insert + f->both_sample) * absl::ToDoubleSeconds(absl::Now() - start);
+    f->both_switches = (ProcessContextSwitches() - switches_start) / (rows / kBatch);
   } else if (phase == "paced") {
     RunPaced(side.servers, side.sampler.get(), 4, seconds, &f->paced_insert, &f->paced_sample);
   } else if (phase == "latency") {
@@ -728,6 +742,10 @@ int main(int argc, char** argv) {
       if (run_ours) std::printf(" sac-replay %.2f", ours.both_cores);
       if (run_raw) std::printf("  raw gRPC %.2f", raw.both_cores);
       std::printf("   (CPU-seconds per second while inserting and sampling at once)\n");
+      std::printf("%-7d %-11s", shards, "switches");
+      if (run_ours) std::printf(" sac-replay %.2f", ours.both_switches);
+      if (run_raw) std::printf("  raw gRPC %.2f", raw.both_switches);
+      std::printf("   (context switches per 256 rows inserted or sampled, free mix)\n");
     }
     std::fflush(stdout);
   }
