@@ -313,19 +313,19 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
   std::atomic<bool> finished_{false};
 };
 
-absl::Status ValidateSample(ReplayShard& shard, int64_t n) {
+absl::Status ValidateSample(ReplayShard* shard, int64_t n) {
   if (n < 1) return absl::InvalidArgumentError("batch_size: 0, must be at least 1");
-  if (n > shard.table()->capacity()) {
+  if (n > shard->table()->capacity()) {
     return absl::FailedPreconditionError(
         absl::StrCat("batch_size: ", n, " exceeds the table's capacity of ",
-                     shard.table()->capacity(), " rows"));
+                     shard->table()->capacity(), " rows"));
   }
-  if (n > shard.max_batch_rows()) {
+  if (n > shard->max_batch_rows()) {
     return absl::ResourceExhaustedError(
         absl::StrCat("batch_size: ", n, " rows exceed the message size limit (at most ",
-                     shard.max_batch_rows(), " rows per sample)"));
+                     shard->max_batch_rows(), " rows per sample)"));
   }
-  return shard.limiter()->CheckSample(n, "batch_size");
+  return shard->limiter()->CheckSample(n, "batch_size");
 }
 
 }  // namespace
@@ -357,7 +357,7 @@ grpc::ServerUnaryReactor* ReplayService::Sample(grpc::CallbackServerContext* con
     return finish(absl::InvalidArgumentError("request: not a valid sac.v1.SampleRequest"));
   }
   const int64_t n = request.batch_size();
-  absl::Status invalid = ValidateSample(*shard_, n);
+  absl::Status invalid = ValidateSample(shard_, n);
   if (!invalid.ok()) {
     shard_->metrics()->rejected_sample->Increment();
     return finish(invalid);
