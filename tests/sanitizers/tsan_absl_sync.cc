@@ -51,11 +51,19 @@ void Release(const void* p) { __tsan_release(const_cast<void*>(p)); }
 
 // A condition evaluated by the library with `mu` held (by this thread or by
 // one unlocking it): acquire before, release after, since the library may then
-// let the mutex go without passing through Unlock.
+// let the mutex go without passing through Unlock. The wrapper itself lives on
+// the waiting thread's stack and is read by whichever thread evaluates it; the
+// library's hand-off of its waiter record is invisible to TSan, so the waiter
+// publishes the wrapper (Publish) and the evaluator acquires it.
 struct Wrapped {
   const absl::Condition* cond;
   const void* mu;
+  Wrapped* Publish() {
+    Release(this);
+    return this;
+  }
   static bool Eval(void* arg) {
+    Acquire(arg);
     auto* w = static_cast<Wrapped*>(arg);
     Acquire(w->mu);
     const bool r = w->cond->Eval();
@@ -113,21 +121,21 @@ void Mutex::ReaderUnlock() {
 void Mutex::LockWhen(const Condition& cond) {
   static auto real = Get<void (*)(Mutex*, const Condition&)>("_ZN", "5Mutex8LockWhenERKNS0_9ConditionE");
   Wrapped w{&cond, this};
-  real(this, Condition(&Wrapped::Eval, &w));
+  real(this, Condition(&Wrapped::Eval, w.Publish()));
   Acquire(this);
 }
 void Mutex::ReaderLockWhen(const Condition& cond) {
   static auto real =
       Get<void (*)(Mutex*, const Condition&)>("_ZN", "5Mutex14ReaderLockWhenERKNS0_9ConditionE");
   Wrapped w{&cond, this};
-  real(this, Condition(&Wrapped::Eval, &w));
+  real(this, Condition(&Wrapped::Eval, w.Publish()));
   Acquire(this);
 }
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static auto real = Get<bool (*)(Mutex*, const Condition&, Duration)>(
       "_ZN", "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   Wrapped w{&cond, this};
-  const bool r = real(this, Condition(&Wrapped::Eval, &w), timeout);
+  const bool r = real(this, Condition(&Wrapped::Eval, w.Publish()), timeout);
   Acquire(this);
   return r;
 }
@@ -135,7 +143,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
   static auto real = Get<bool (*)(Mutex*, const Condition&, Time)>(
       "_ZN", "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   Wrapped w{&cond, this};
-  const bool r = real(this, Condition(&Wrapped::Eval, &w), deadline);
+  const bool r = real(this, Condition(&Wrapped::Eval, w.Publish()), deadline);
   Acquire(this);
   return r;
 }
@@ -143,7 +151,7 @@ bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static auto real = Get<bool (*)(Mutex*, const Condition&, Duration)>(
       "_ZN", "5Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   Wrapped w{&cond, this};
-  const bool r = real(this, Condition(&Wrapped::Eval, &w), timeout);
+  const bool r = real(this, Condition(&Wrapped::Eval, w.Publish()), timeout);
   Acquire(this);
   return r;
 }
@@ -151,7 +159,7 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
   static auto real = Get<bool (*)(Mutex*, const Condition&, Time)>(
       "_ZN", "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   Wrapped w{&cond, this};
-  const bool r = real(this, Condition(&Wrapped::Eval, &w), deadline);
+  const bool r = real(this, Condition(&Wrapped::Eval, w.Publish()), deadline);
   Acquire(this);
   return r;
 }
@@ -161,7 +169,7 @@ void Mutex::Await(const Condition& cond) {
   static auto real = Get<void (*)(Mutex*, const Condition&)>("_ZN", "5Mutex5AwaitERKNS0_9ConditionE");
   Wrapped w{&cond, this};
   Release(this);
-  real(this, Condition(&Wrapped::Eval, &w));
+  real(this, Condition(&Wrapped::Eval, w.Publish()));
   Acquire(this);
 }
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
@@ -169,7 +177,7 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
       "_ZN", "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   Wrapped w{&cond, this};
   Release(this);
-  const bool r = real(this, Condition(&Wrapped::Eval, &w), timeout);
+  const bool r = real(this, Condition(&Wrapped::Eval, w.Publish()), timeout);
   Acquire(this);
   return r;
 }
@@ -178,7 +186,7 @@ bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
       "_ZN", "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   Wrapped w{&cond, this};
   Release(this);
-  const bool r = real(this, Condition(&Wrapped::Eval, &w), deadline);
+  const bool r = real(this, Condition(&Wrapped::Eval, w.Publish()), deadline);
   Acquire(this);
   return r;
 }
