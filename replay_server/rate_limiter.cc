@@ -83,15 +83,11 @@ bool RateLimiter::TryAdmitLocked(bool insert, int64_t rows) {
   return true;
 }
 
-absl::StatusOr<bool> RateLimiter::TryAdmit(bool insert, int64_t rows) {
+absl::StatusOr<bool> RateLimiter::TrySample(int64_t rows) {
   absl::MutexLock lock(&mu_);
   if (closed_) return absl::UnavailableError("replay shard is shutting down");
-  return TryAdmitLocked(insert, rows);
+  return TryAdmitLocked(/*insert=*/false, rows);
 }
-
-absl::StatusOr<bool> RateLimiter::TryInsert(int64_t rows) { return TryAdmit(true, rows); }
-
-absl::StatusOr<bool> RateLimiter::TrySample(int64_t rows) { return TryAdmit(false, rows); }
 
 RateLimiter::Ticket RateLimiter::Await(bool insert, int64_t rows, absl::Time deadline,
                                        Callback done) {

@@ -64,11 +64,10 @@ class RateLimiter {
   // `deadline` (absl::InfiniteFuture() for none) or Close.
   Ticket AwaitInsert(int64_t rows, absl::Time deadline, Callback done) ABSL_LOCKS_EXCLUDED(mu_);
   Ticket AwaitSample(int64_t rows, absl::Time deadline, Callback done) ABSL_LOCKS_EXCLUDED(mu_);
-  // Admits `rows` now when the limits allow it and no earlier request of the
-  // same kind waits: true. False: nothing changed, the request must wait (use
-  // AwaitInsert/AwaitSample). UNAVAILABLE once closed. Lets a caller that can
-  // answer at once skip setting up a wait.
-  absl::StatusOr<bool> TryInsert(int64_t rows) ABSL_LOCKS_EXCLUDED(mu_);
+  // Admits a sample of `rows` now when the limits allow it and no earlier
+  // sample waits: true. False: nothing changed, the sample must wait (use
+  // AwaitSample). UNAVAILABLE once closed. Lets a caller that can answer at
+  // once skip setting up a wait.
   absl::StatusOr<bool> TrySample(int64_t rows) ABSL_LOCKS_EXCLUDED(mu_);
   // Blocking forms (tests, tools): wait on the calling thread.
   absl::Status Insert(int64_t rows, absl::Time deadline);
@@ -108,7 +107,6 @@ class RateLimiter {
 
   Ticket Await(bool insert, int64_t rows, absl::Time deadline, Callback done)
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<bool> TryAdmit(bool insert, int64_t rows) ABSL_LOCKS_EXCLUDED(mu_);
   // Admits when no earlier request of the same kind waits and the limits allow.
   bool TryAdmitLocked(bool insert, int64_t rows) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CanInsertLocked(int64_t rows) const ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -51,35 +51,35 @@ TEST(RateLimiterTest, SamplesWaitForMinSizeExactly) {
   EXPECT_TRUE(limiter.Sample(4, Soon()).ok());
 }
 
-TEST(RateLimiterTest, TryAdmitsOnlyWhatNeedsNoWait) {
-  // spi 2, min size 2, buffer 4: samples need 2 rows held; inserts may run 2
-  // rows ahead of the ratio.
+TEST(RateLimiterTest, TrySampleAdmitsOnlyWhatNeedsNoWait) {
+  // spi 2, min size 2, buffer 4: samples need 2 rows held and diff - n >= 0.
   RateLimiter limiter({2, 2.0, 4.0});
   // Too small a table: refused, and nothing counted.
   limiter.SetTableSize(1);
   ASSERT_TRUE(limiter.TrySample(1).ok());
   EXPECT_FALSE(*limiter.TrySample(1));
   EXPECT_EQ(limiter.Status().samples(), 0u);
-  // Inserts admitted until the band is full, then refused without counting.
-  for (int i = 0; i < 4; ++i) EXPECT_TRUE(*limiter.TryInsert(1)) << i;
-  EXPECT_FALSE(*limiter.TryInsert(1));
-  EXPECT_EQ(limiter.Status().inserts(), 4u);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(limiter.Insert(1, Soon()).ok());  // diff 8
   limiter.SetTableSize(4);
-  EXPECT_TRUE(*limiter.TrySample(2));
-  EXPECT_EQ(limiter.Status().samples(), 2u);
-  // A waiting insert keeps later inserts from passing it, even when one fits.
+  EXPECT_TRUE(*limiter.TrySample(2));  // diff 6
+  EXPECT_TRUE(*limiter.TrySample(4));  // diff 2
+  // Beyond the ratio: refused, and nothing counted.
+  EXPECT_FALSE(*limiter.TrySample(3));
+  EXPECT_EQ(limiter.Status().samples(), 6u);
+  // A waiting sample keeps later samples from passing it, even one that fits.
   absl::Notification admitted;
-  limiter.AwaitInsert(3, Later(), [&](absl::Status s, absl::Duration) {
+  limiter.AwaitSample(3, Later(), [&](absl::Status s, absl::Duration) {
     EXPECT_TRUE(s.ok()) << s;
     admitted.Notify();
   });
-  EXPECT_EQ(limiter.Status().blocked_inserters(), 1u);
-  EXPECT_FALSE(*limiter.TryInsert(1));
-  EXPECT_TRUE(limiter.Sample(4, Soon()).ok());
+  EXPECT_EQ(limiter.Status().blocked_samplers(), 1u);
+  EXPECT_FALSE(*limiter.TrySample(1));
+  EXPECT_EQ(limiter.Status().samples(), 6u);
+  ASSERT_TRUE(limiter.Insert(1, Soon()).ok());  // diff 4: the waiter fits
   ASSERT_TRUE(admitted.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  // Closed: UNAVAILABLE for both.
+  EXPECT_EQ(limiter.Status().samples(), 9u);
+  // Closed: UNAVAILABLE.
   limiter.Close();
-  EXPECT_EQ(limiter.TryInsert(1).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(limiter.TrySample(1).status().code(), absl::StatusCode::kUnavailable);
 }
 
