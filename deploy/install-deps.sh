@@ -7,9 +7,13 @@
 # ($SAC_CACHE_DIR/venv-<hash>, default /var/cache/sac-cluster), and `.venv` in the
 # repository is a link to it, so every clone on a machine shares one venv.
 #
-# Usage: deploy/install-deps.sh [--no-venv] [--runtime-only]
-#   --no-venv        Debian packages only (the runtime stage of the container image).
-#   --runtime-only   only the packages needed to run the binaries, not to build them.
+# Usage: deploy/install-deps.sh [--no-venv] [--runtime-only] [--image-build] [--containers]
+#   --no-venv        Debian packages only.
+#   --runtime-only   only the packages needed to run the binaries, not to build them
+#                    (the runtime stages of deploy/Dockerfile).
+#   --image-build    what building the binaries needs and no development or test tools
+#                    (the build stage of deploy/Dockerfile): compilers, -dev packages, venv.
+#   --containers     also a Docker engine, docker-compose and debootstrap (make test-compose).
 set -euo pipefail
 
 die() { echo "install-deps: $*" >&2; exit 1; }
@@ -17,13 +21,17 @@ die() { echo "install-deps: $*" >&2; exit 1; }
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache_dir="${SAC_CACHE_DIR:-/var/cache/sac-cluster}"
 want_venv=1
-runtime_only=0
+want_compile=1
+want_dev=1
+want_containers=0
 for arg in "$@"; do
   case "$arg" in
     --no-venv) want_venv=0 ;;
-    --runtime-only) runtime_only=1; want_venv=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) die "unknown argument '$arg' (known: --no-venv, --runtime-only)" ;;
+    --runtime-only) want_compile=0; want_dev=0; want_venv=0 ;;
+    --image-build) want_dev=0 ;;
+    --containers) want_containers=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) die "unknown argument '$arg' (known: --no-venv, --runtime-only, --image-build, --containers)" ;;
   esac
 done
 
@@ -33,21 +41,29 @@ if [ -r /etc/os-release ]; then
     echo "install-deps: warning: made for Debian 12, this is ${PRETTY_NAME:-unknown}" >&2
 fi
 
-# Runtime libraries of the binaries (the slim container stage needs only these).
+# Runtime libraries of the binaries (the runtime stages of the image need only these).
 runtime_pkgs=(
   ca-certificates libgrpc++1.51 libprotobuf32 libabsl20220623 libcpp-httplib0.11
-  libgomp1 libopenblas0 python3 curl
+  libgomp1 libopenblas0 curl
 )
-# Build, test and tooling packages.
-build_pkgs=(
-  build-essential g++-12 cmake ninja-build ccache git pkg-config
+# What building the binaries needs (the image's build stage).
+compile_pkgs=(
+  build-essential g++-12 cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libeigen3-dev libopenblas-dev libcpp-httplib-dev
-  python3-venv python3-dev prometheus openssl docker-compose gnuplot-nox
+  python3 python3-venv python3-dev
+)
+# Development and test tools on top.
+dev_pkgs=(
+  ccache git prometheus openssl docker-compose gnuplot-nox
   clang libclang-rt-14-dev clang-format procps iproute2
 )
+# A container engine for make test-compose (Debian's Docker 20.10, containerd, runc).
+container_pkgs=(docker.io docker-compose debootstrap iptables)
 pkgs=("${runtime_pkgs[@]}")
-[ "$runtime_only" = 1 ] || pkgs+=("${build_pkgs[@]}")
+[ "$want_compile" = 0 ] || pkgs+=("${compile_pkgs[@]}")
+[ "$want_dev" = 0 ] || pkgs+=("${dev_pkgs[@]}")
+[ "$want_containers" = 0 ] || pkgs+=("${container_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -90,9 +106,11 @@ else
   echo "install-deps: venv present ($venv)"
 fi
 # The deploy tests' checkers (kubectl/kustomize, Kubernetes schemas, Dockerfile
-# parser) live in a venv of their own, pinned in that script.
-bash "$repo_root/tests/deploy/install-tools.sh" >/dev/null ||
-  die "installing the deploy checkers failed (see tests/deploy/install-tools.sh's message above)"
+# parser) live in a venv of their own, pinned in that script (not in an image build).
+if [ "$want_dev" = 1 ]; then
+  bash "$repo_root/tests/deploy/install-tools.sh" >/dev/null ||
+    die "installing the deploy checkers failed (see tests/deploy/install-tools.sh's message above)"
+fi
 if [ "$(readlink "$repo_root/.venv" 2>/dev/null)" != "$venv" ]; then
   [ -e "$repo_root/.venv" ] && [ ! -L "$repo_root/.venv" ] && die "$repo_root/.venv exists and is not a link: remove it"
   ln -sfn "$venv" "$repo_root/.venv"

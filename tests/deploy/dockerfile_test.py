@@ -1,10 +1,14 @@
 """deploy/Dockerfile parses with the official BuildKit parser (the `dockerfile`
-wheel wraps it) and keeps its promises: a build stage on debian:bookworm that
-runs deploy/install-deps.sh, a final stage on debian:bookworm-slim that runs
-install-deps.sh --runtime-only, a non-root USER, a HEALTHCHECK on /healthz at
-the metrics port of deploy/config, the entrypoint script as ENTRYPOINT, and
-every COPY source present in the build context and not excluded by
-.dockerignore. No image is built (no container engine here).
+wheel wraps it) and keeps its promises: no `# syntax=` line (the legacy builder
+and BuildKit build it without fetching a frontend image); a `build` stage on
+debian:bookworm that runs deploy/install-deps.sh --image-build; a `runtime`
+stage on debian:bookworm-slim that runs install-deps.sh --runtime-only, with a
+non-root USER, a HEALTHCHECK on /healthz at the metrics port of deploy/config
+and the entrypoint script as ENTRYPOINT; a `learner` stage on the runtime stage,
+last (the default target); every COPY source present in the build context and
+not excluded by .dockerignore; docker-compose.yml builds the learner service
+from the `learner` target and every other sac service from `runtime`. The images
+are built and run for real by make test-compose (tests/compose).
 
 Usage: PYTHON dockerfile_test.py SOURCE_DIR (Python of tests/deploy/install-tools.sh)
 """
@@ -15,6 +19,7 @@ import re
 import sys
 
 import dockerfile
+import yaml
 
 SRC = sys.argv[1]
 failures = []
@@ -41,37 +46,62 @@ def ignored(path, patterns):
 
 
 def main():
-    cmds = dockerfile.parse_file(os.path.join(SRC, "deploy", "Dockerfile"))
+    path = os.path.join(SRC, "deploy", "Dockerfile")
+    with open(path) as f:
+        for line in f:
+            if re.match(r"#\s*syntax\s*=", line, re.I):
+                fail("a `# syntax=` directive makes BuildKit fetch a frontend image: %s" % line.strip())
+            if not line.startswith("#"):
+                break
+    cmds = dockerfile.parse_file(path)
     with open(os.path.join(SRC, ".dockerignore")) as f:
         patterns = [l.strip() for l in f if l.strip() and not l.startswith("#")]
     args = {}
-    stages = []  # [(base image, [commands])]
+    stages = []  # [(name, base image, [commands])]
     for c in cmds:
         if c.cmd == "ARG" and not stages:
             k, _, v = c.value[0].partition("=")
             args[k] = v
         elif c.cmd == "FROM":
             base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), c.value[0])
-            stages.append((base, []))
+            name = c.value[2] if len(c.value) == 3 and c.value[1].upper() == "AS" else ""
+            stages.append((name, base, []))
         elif stages:
-            stages[-1][1].append(c)
-    if len(stages) < 2:
-        fail("expected a multi-stage build, found %d stage(s)" % len(stages))
+            stages[-1][2].append(c)
+    by_name = {n: (b, cs) for n, b, cs in stages}
+    missing = [w for w in ("build", "runtime", "learner") if w not in by_name]
+    if missing:
+        fail("no stage named %s (stages: %s)" % (missing, [n for n, _, _ in stages]))
         return 1
-    build_base, build = stages[0]
-    final_base, final = stages[-1]
+    build_base, build = by_name["build"]
+    final_base, final = by_name["runtime"]
     if build_base != "debian:bookworm":
         fail("build stage is FROM %r, expected debian:bookworm" % build_base)
     if final_base != "debian:bookworm-slim":
-        fail("final stage is FROM %r, expected debian:bookworm-slim" % final_base)
+        fail("runtime stage is FROM %r, expected debian:bookworm-slim" % final_base)
+    if by_name["learner"][0] != "runtime":
+        fail("learner stage is FROM %r, expected the runtime stage" % by_name["learner"][0])
+    if stages[-1][0] != "learner":
+        fail("the last stage (the default target) is %r, expected learner" % stages[-1][0])
     runs = lambda stage: " ".join(" ".join(c.value) for c in stage if c.cmd == "RUN")
-    if "install-deps.sh" not in runs(build):
-        fail("the build stage does not run deploy/install-deps.sh")
+    if "install-deps.sh --image-build" not in runs(build):
+        fail("the build stage does not run deploy/install-deps.sh --image-build")
     if "install-deps.sh --runtime-only" not in runs(final):
-        fail("the final stage does not run install-deps.sh --runtime-only")
+        fail("the runtime stage does not run install-deps.sh --runtime-only")
     users = [c.value[0] for c in final if c.cmd == "USER"]
     if not users or users[-1].split(":")[0] in ("root", "0"):
-        fail("the final stage runs as root (USER %r)" % users)
+        fail("the runtime stage runs as root (USER %r)" % users)
+    if any(c.cmd == "USER" for c in by_name["learner"][1]):
+        fail("the learner stage changes USER")
+    with open(os.path.join(SRC, "docker-compose.yml")) as f:
+        services = yaml.safe_load(f)["services"]
+    for name, svc in services.items():
+        if "build" not in svc:
+            continue
+        want = "learner" if name == "learner" else "runtime"
+        if svc["build"].get("target") != want:
+            fail("docker-compose.yml: service %s builds target %r, expected %r"
+                 % (name, svc["build"].get("target"), want))
     metrics_port = None
     with open(os.path.join(SRC, "deploy", "config", "replay.txtpb")) as f:
         m = re.search(r'metrics_address: "[^"]*:(\d+)"', f.read())
@@ -85,7 +115,7 @@ def main():
         fail("ENTRYPOINT is not the entrypoint script: %r" % (entry and entry[-1].value))
     if "docker-entrypoint.sh" not in runs(build):
         fail("the build stage does not stage deploy/docker-entrypoint.sh")
-    for base, stage in stages:
+    for _, base, stage in stages:
         for c in stage:
             if c.cmd not in ("COPY", "ADD") or any(f.startswith("--from") for f in c.flags):
                 continue
@@ -100,7 +130,8 @@ def main():
     for p in ("build", "build-deploy", ".venv", "runs", ".git"):
         if not ignored(p, patterns):
             fail(".dockerignore does not exclude %s" % p)
-    print("%d failure(s); %d stages: %s" % (len(failures), len(stages), ", ".join(b for b, _ in stages)))
+    print("%d failure(s); %d stages: %s" % (len(failures), len(stages),
+                                            ", ".join("%s (FROM %s)" % (n, b) for n, b, _ in stages)))
     return 1 if failures else 0
 
 
