@@ -16,7 +16,7 @@ export SAC_CACHE_DIR
 RUN_ARGS ?=
 
 .PHONY: all deps configure build test run bench format clean test-sanitize test-asan test-tsan \
-        fuzz-build test-fuzz fuzz
+        fuzz-build test-fuzz fuzz test-compose
 
 # Fuzzing (tests/fuzz, docs/reliability.md): a clang tree with libFuzzer + ASan +
 # UBSan. `make test` runs every target for TEST_FUZZ_SECONDS; `make fuzz` for
@@ -105,6 +105,15 @@ test-tsan: deps
 	done
 
 test-sanitize: test-asan test-tsan
+
+# The compose cluster as a user runs it (tests/compose/compose_test.py, docs/deploy.md):
+# a Docker engine (started if none answers), base images (stand-ins where registries
+# do not answer), `docker-compose build` from a clean checkout, up, scale, Prometheus,
+# sacctl pull/eval from this host, stop/start with checkpoint and snapshot recovery,
+# down -v. Root: it starts dockerd and runs debootstrap.
+test-compose: build
+	@bash deploy/install-deps.sh --containers
+	@python3 tests/compose/compose_test.py $(CURDIR) $(BUILD)/bin/sacctl
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
