@@ -12,7 +12,8 @@ in the line that reports it and in the failure line when it breaks:
           untracked-but-not-ignored files copied to a temporary folder; the
           host's extra CA certificates go into its deploy/build-ca/ only)
   images  the actor/replay/sacctl image holds no LibTorch or CUDA library and
-          no sac-learner, and is at most 300 MB
+          no sac-learner, and is at most 300 MB; neither image holds the build
+          host's CA certificates or pip settings
   up      2 shards, the learner, 2 actors and Prometheus healthy
   scale   4 actors healthy; Prometheus (its HTTP API) has every target up, 4
           actors among them, and reports the summed actor env-step rate
@@ -80,6 +81,11 @@ class Test:
             raise Failed("the runtime image carries LibTorch/CUDA libraries: %s" % ", ".join(heavy[:5]))
         if re.search(r"^sac-learner$", libs, re.M):
             raise Failed("the runtime image has sac-learner")
+        for image in (runtime, learner):
+            leaked = run(["docker", "run", "--rm", "--user", "0", "--entrypoint", "sh", image, "-c",
+                          "find /usr/local/share/ca-certificates /etc/pip.conf -type f 2>/dev/null; true"]).split()
+            if leaked:
+                raise Failed("%s carries the build host's CA or pip settings: %s" % (image, leaked))
         size = lambda image: int(run(["docker", "image", "inspect", "-f", "{{.Size}}", image])) / 1e6
         mb = size(runtime)
         log("image sizes: sac-cluster (actor, replay, sacctl) %.0f MB, sac-cluster-learner %.0f MB"
