@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/policy_metadata.h"
+#include "common/raw_rpc.h"
 #include "common/safetensors.h"
 #include "common/security.h"
 
@@ -19,7 +20,7 @@ namespace sac::learner {
 
 // One WatchPolicy stream. Lives until OnDone; PolicyStore calls Notify (under
 // the store's mutex, so the watcher cannot be deleted meanwhile).
-class PolicyWatcher : public grpc::ServerWriteReactor<v1::Policy> {
+class PolicyWatcher : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   PolicyWatcher(PolicyStore* store, uint64_t after_version)
       : store_(store), sent_version_(after_version) {
@@ -27,11 +28,11 @@ class PolicyWatcher : public grpc::ServerWriteReactor<v1::Policy> {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "learner is shutting down"));
       return;
     }
-    MaybeWrite(store_->Latest());
+    WriteLatest();
   }
 
   // A new version was published (called with the store's mutex held).
-  void Notify(std::shared_ptr<const v1::Policy> latest) { MaybeWrite(std::move(latest)); }
+  void Notify(uint64_t version, const grpc::ByteBuffer& bytes) { MaybeWrite(version, bytes); }
   // The store is shutting down: end the stream once no write is in flight.
   void End() {
     absl::MutexLock lock(&mu_);
@@ -49,7 +50,7 @@ class PolicyWatcher : public grpc::ServerWriteReactor<v1::Policy> {
         return;
       }
     }
-    MaybeWrite(store_->Latest());
+    WriteLatest();
   }
   void OnCancel() override { End(); }
   void OnDone() override {
@@ -58,13 +59,18 @@ class PolicyWatcher : public grpc::ServerWriteReactor<v1::Policy> {
   }
 
  private:
-  void MaybeWrite(std::shared_ptr<const v1::Policy> latest) {
+  void WriteLatest() {
+    uint64_t version = 0;
+    grpc::ByteBuffer bytes;
+    if (store_->LatestBytes(&version, &bytes)) MaybeWrite(version, bytes);
+  }
+  void MaybeWrite(uint64_t version, const grpc::ByteBuffer& bytes) {
     absl::MutexLock lock(&mu_);
-    if (writing_ || ending_ || !latest || latest->metadata().version() <= sent_version_) return;
-    in_flight_ = std::move(latest);  // keeps the message alive during the write
-    sent_version_ = in_flight_->metadata().version();
+    if (writing_ || ending_ || version <= sent_version_) return;
+    in_flight_ = bytes;  // shares the store's bytes; alive during the write
+    sent_version_ = version;
     writing_ = true;
-    StartWrite(in_flight_.get());
+    StartWrite(&in_flight_);
   }
   void FinishIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || finished_) return;
@@ -78,20 +84,19 @@ class PolicyWatcher : public grpc::ServerWriteReactor<v1::Policy> {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::shared_ptr<const v1::Policy> in_flight_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
 PolicyStore::PolicyStore(std::string snapshot_dir, MetricsRegistry* metrics)
     : snapshot_dir_(std::move(snapshot_dir)),
-      version_gauge_(metrics->AddGauge("sac_learner_policy_version",
-                                       "Newest published policy version")
-                         ->Get()),
-      published_(metrics->AddCounter("sac_learner_published_versions_total",
-                                     "Policy versions published")
-                     ->Get()),
-      watchers_gauge_(metrics->AddGauge("sac_learner_policy_watchers",
-                                        "Open WatchPolicy streams")
-                          ->Get()) {}
+      version_gauge_(
+          metrics->AddGauge("sac_learner_policy_version", "Newest published policy version")
+              ->Get()),
+      published_(
+          metrics->AddCounter("sac_learner_published_versions_total", "Policy versions published")
+              ->Get()),
+      watchers_gauge_(
+          metrics->AddGauge("sac_learner_policy_watchers", "Open WatchPolicy streams")->Get()) {}
 
 PolicyStore::~PolicyStore() { Shutdown(); }
 
@@ -99,20 +104,28 @@ absl::Status PolicyStore::Publish(std::shared_ptr<const v1::Policy> policy) {
   absl::MutexLock lock(&mu_);
   const uint64_t version = policy->metadata().version();
   if (latest_ && version <= latest_->metadata().version()) {
-    return absl::FailedPreconditionError(absl::StrCat("policy version ", version,
-                                                      " is not newer than ",
-                                                      latest_->metadata().version()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "policy version ", version, " is not newer than ", latest_->metadata().version()));
   }
   latest_ = std::move(policy);
+  latest_bytes_ = SerializeMessage(*latest_);
   version_gauge_->Set(static_cast<double>(version));
   published_->Increment();
-  for (PolicyWatcher* w : watchers_) w->Notify(latest_);
+  for (PolicyWatcher* w : watchers_) w->Notify(version, latest_bytes_);
   return absl::OkStatus();
 }
 
 std::shared_ptr<const v1::Policy> PolicyStore::Latest() const {
   absl::MutexLock lock(&mu_);
   return latest_;
+}
+
+bool PolicyStore::LatestBytes(uint64_t* version, grpc::ByteBuffer* bytes) const {
+  absl::MutexLock lock(&mu_);
+  if (!latest_) return false;
+  *version = latest_->metadata().version();
+  *bytes = latest_bytes_;
+  return true;
 }
 
 uint64_t PolicyStore::latest_version() const {
@@ -182,76 +195,70 @@ void PolicyStore::PruneSnapshots(size_t keep, std::span<const uint64_t> pinned) 
 }
 
 grpc::ServerUnaryReactor* PolicyServiceImpl::GetLatestPolicy(grpc::CallbackServerContext* context,
-                                                             const v1::GetLatestPolicyRequest*,
-                                                             v1::Policy* response) {
-  auto* reactor = context->DefaultReactor();
-  grpc::Status auth = CheckBearerToken(*context, token_);
-  if (!auth.ok()) {
-    reactor->Finish(auth);
-    return reactor;
+                                                             const grpc::ByteBuffer* request,
+                                                             grpc::ByteBuffer* response) {
+  // Answered from the published bytes (no copy of the weights), after the
+  // same token and parse checks as ServeUnary's.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status status = CheckBearerToken(*context, token_);
+  v1::GetLatestPolicyRequest parsed;
+  if (status.ok()) status = ToGrpcStatus(ParseRequest(*request, &parsed));
+  uint64_t version = 0;
+  if (status.ok() && !store_->LatestBytes(&version, response)) {
+    status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "no policy published yet (the learner waits for the replay "
+                          "shards to hold the minimum to sample)");
   }
-  auto latest = store_->Latest();
-  if (!latest) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "no policy published yet (the learner waits for the replay "
-                                 "shards to hold the minimum to sample)"));
-    return reactor;
-  }
-  *response = *latest;
-  reactor->Finish(grpc::Status::OK);
+  reactor->Finish(status);
   return reactor;
 }
 
-grpc::ServerWriteReactor<v1::Policy>* PolicyServiceImpl::WatchPolicy(
-    grpc::CallbackServerContext* context, const v1::WatchPolicyRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* PolicyServiceImpl::WatchPolicy(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
   grpc::Status auth = CheckBearerToken(*context, token_);
-  if (!auth.ok()) {
-    class Reject : public grpc::ServerWriteReactor<v1::Policy> {
-     public:
-      explicit Reject(grpc::Status s) { Finish(std::move(s)); }
-      void OnDone() override { delete this; }
-    };
-    return new Reject(auth);
+  if (!auth.ok()) return new RefusedWriteReactor(auth);
+  v1::WatchPolicyRequest request;
+  if (absl::Status s = ParseRequest(*request_bytes, &request); !s.ok()) {
+    return new RefusedWriteReactor(ToGrpcStatus(s));
   }
-  return new PolicyWatcher(store_, request->after_version());
+  return new PolicyWatcher(store_, request.after_version());
 }
 
 grpc::ServerUnaryReactor* PolicyServiceImpl::ListSnapshots(grpc::CallbackServerContext* context,
-                                                           const v1::ListSnapshotsRequest*,
-                                                           v1::ListSnapshotsResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  grpc::Status auth = CheckBearerToken(*context, token_);
-  if (auth.ok()) {
-    for (auto& info : store_->ListSnapshots()) *response->add_snapshots() = std::move(info);
-  }
-  reactor->Finish(auth);
-  return reactor;
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* response) {
+  return ServeUnary<v1::ListSnapshotsRequest, v1::ListSnapshotsResponse>(
+      context, token_, request, response,
+      [this](const v1::ListSnapshotsRequest&, v1::ListSnapshotsResponse* out) {
+        for (auto& info : store_->ListSnapshots()) *out->add_snapshots() = std::move(info);
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* PolicyServiceImpl::GetSnapshot(grpc::CallbackServerContext* context,
-                                                         const v1::GetSnapshotRequest* request,
-                                                         v1::Snapshot* response) {
-  auto* reactor = context->DefaultReactor();
-  grpc::Status auth = CheckBearerToken(*context, token_);
-  if (!auth.ok()) {
-    reactor->Finish(auth);
-    return reactor;
-  }
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* response) {
+  return ServeUnary<v1::GetSnapshotRequest, v1::Snapshot>(
+      context, token_, request, response,
+      [this](const v1::GetSnapshotRequest& r, v1::Snapshot* out) { return ServeSnapshot(r, out); });
+}
+
+grpc::Status PolicyServiceImpl::ServeSnapshot(const v1::GetSnapshotRequest& request,
+                                              v1::Snapshot* response) const {
   const auto all = store_->ListSnapshots();
   const v1::SnapshotInfo* found = nullptr;
   for (const auto& info : all) {
-    if (request->version() == 0 || info.version() == request->version()) found = &info;
+    if (request.version() == 0 || info.version() == request.version()) found = &info;
   }
   if (found == nullptr) {
     std::vector<std::string> versions;
     for (const auto& info : all) versions.push_back(std::to_string(info.version()));
-    reactor->Finish(grpc::Status(
+    return grpc::Status(
         grpc::StatusCode::NOT_FOUND,
-        request->version() == 0
+        request.version() == 0
             ? std::string("no snapshot written yet")
-            : absl::StrCat("no snapshot of version ", request->version(), " (on disk: ",
-                           versions.empty() ? "none" : absl::StrJoin(versions, ", "), ")")));
-    return reactor;
+            : absl::StrCat("no snapshot of version ", request.version(), " (on disk: ",
+                           versions.empty() ? "none" : absl::StrJoin(versions, ", "), ")"));
   }
   std::ifstream in(store_->snapshot_dir() + "/" + found->file_name(), std::ios::binary);
   std::stringstream bytes;
@@ -260,19 +267,17 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetSnapshot(grpc::CallbackServerCon
   absl::StatusOr<v1::PolicyMetadata> metadata =
       parsed.ok() ? PolicyMetadataFromStrings(parsed->metadata) : parsed.status();
   if (!in || !metadata.ok()) {
-    reactor->Finish(grpc::Status(
+    return grpc::Status(
         grpc::StatusCode::DATA_LOSS,
         absl::StrCat("snapshot ", found->file_name(), " is unreadable: ",
-                     metadata.ok() ? "read error" : std::string(metadata.status().message()))));
-    return reactor;
+                     metadata.ok() ? "read error" : std::string(metadata.status().message())));
   }
   *response->mutable_info() = *found;
   response->mutable_info()->set_env_steps(metadata->env_steps());
   response->mutable_info()->set_updates(metadata->updates());
   *response->mutable_metadata() = *metadata;
   response->set_safetensors(bytes.str());
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return grpc::Status::OK;
 }
 
 }  // namespace sac::learner

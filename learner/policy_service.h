@@ -8,7 +8,9 @@
 // `<snapshot_dir>/policy-<version, 12 digits>.safetensors`.
 //
 // Thread-safety: PolicyStore is thread-safe. The service follows the gRPC
-// callback API: no handler blocks.
+// callback API: no handler blocks. Its methods are raw (common/raw_rpc.h): a
+// request that does not parse gets INVALID_ARGUMENT naming its type, and every
+// watcher writes the one serialized copy of a version that Publish made.
 #ifndef SAC_LEARNER_POLICY_SERVICE_H_
 #define SAC_LEARNER_POLICY_SERVICE_H_
 
@@ -21,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "sac/v1/policy.grpc.pb.h"
 
 namespace sac::learner {
@@ -38,6 +41,9 @@ class PolicyStore {
   // Null until the first Publish.
   std::shared_ptr<const v1::Policy> Latest() const ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t latest_version() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The newest policy in wire form (shares its bytes) and its version; false
+  // until the first Publish.
+  bool LatestBytes(uint64_t* version, grpc::ByteBuffer* bytes) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Ends every watch stream (OK) and refuses new ones; call before the gRPC
   // server shuts down.
@@ -60,6 +66,7 @@ class PolicyStore {
   const std::string snapshot_dir_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const v1::Policy> latest_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer latest_bytes_ ABSL_GUARDED_BY(mu_);  // latest_ serialized
   std::set<PolicyWatcher*> watchers_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   Gauge* version_gauge_;
@@ -67,25 +74,31 @@ class PolicyStore {
   Gauge* watchers_gauge_;
 };
 
-class PolicyServiceImpl final : public v1::PolicyService::CallbackService {
+class PolicyServiceImpl final : public v1::PolicyService::WithRawCallbackMethod_GetLatestPolicy<
+                                    v1::PolicyService::WithRawCallbackMethod_WatchPolicy<
+                                        v1::PolicyService::WithRawCallbackMethod_ListSnapshots<
+                                            v1::PolicyService::WithRawCallbackMethod_GetSnapshot<
+                                                v1::PolicyService::Service>>>> {
  public:
   // `store` must outlive the service; `token`: required bearer token, or empty.
   PolicyServiceImpl(PolicyStore* store, std::string token)
       : store_(store), token_(std::move(token)) {}
 
   grpc::ServerUnaryReactor* GetLatestPolicy(grpc::CallbackServerContext* context,
-                                            const v1::GetLatestPolicyRequest* request,
-                                            v1::Policy* response) override;
-  grpc::ServerWriteReactor<v1::Policy>* WatchPolicy(
-      grpc::CallbackServerContext* context, const v1::WatchPolicyRequest* request) override;
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchPolicy(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* ListSnapshots(grpc::CallbackServerContext* context,
-                                          const v1::ListSnapshotsRequest* request,
-                                          v1::ListSnapshotsResponse* response) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetSnapshot(grpc::CallbackServerContext* context,
-                                        const v1::GetSnapshotRequest* request,
-                                        v1::Snapshot* response) override;
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
 
  private:
+  grpc::Status ServeSnapshot(const v1::GetSnapshotRequest& request, v1::Snapshot* response) const;
+
   PolicyStore* store_;
   std::string token_;
 };

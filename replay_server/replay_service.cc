@@ -8,13 +8,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/raw_rpc.h"
+#include "common/security.h"
+#include "common/status.h"
+#include "common/tensor_codec.h"
 #include "grpc/slice.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/slice.h"
-#include "common/security.h"
-#include "common/status.h"
-#include "common/tensor_codec.h"
 #include "replay_server/sample_wire.h"
 
 namespace sac::replay {
@@ -32,8 +33,9 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
 // read and their hand-off to the shard (including limiter waits), `unacked_`
 // batches handed off whose log commit has not called back, `acks_` acks not yet
 // written. The stream finishes once nothing is outstanding and either the client
-// half-closed or an error happened. Deleted in OnDone.
-class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse> {
+// half-closed or an error happened (a message that does not parse is one:
+// INVALID_ARGUMENT, never OK with a batch unstored). Deleted in OnDone.
+class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   InsertReactor(ReplayService* service, grpc::CallbackServerContext* context)
       : shard_(service->shard()), deadline_(DeadlineOf(context)) {
@@ -45,7 +47,7 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
       return;
     }
     reading_ = true;
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -67,7 +69,9 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
         return;
       }
     }
-    absl::Status invalid = Check();
+    absl::Status invalid = ParseRequest(request_bytes_, &request_);
+    request_bytes_.Clear();
+    if (invalid.ok()) invalid = Check();
     if (!invalid.ok()) {
       shard_->metrics()->rejected_insert->Increment();
       Fail(invalid);
@@ -124,9 +128,8 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
   // Validates request_ (sequence and batch); sets batch_.
   absl::Status Check() {
     if (has_sequence_ && request_.sequence() <= last_sequence_) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence: ", request_.sequence(),
-                                                     " is not above the previous ",
-                                                     last_sequence_));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence: ", request_.sequence(), " is not above the previous ", last_sequence_));
     }
     auto batch = ValidateBatch(request_.batch(), shard_->table()->spec(), shard_->max_batch_rows());
     if (!batch.ok()) return batch.status();
@@ -201,7 +204,7 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
         read = true;
       }
     }
-    if (read) StartRead(&request_);
+    if (read) StartRead(&request_bytes_);
     absl::MutexLock lock(&mu_);
     --busy_;
     MaybeFinishLocked();
@@ -216,7 +219,8 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || acks_.empty() || finished_ || broken_) return;
     writing_ = true;
-    StartWrite(&acks_.front());
+    ack_bytes_ = SerializeMessage(acks_.front());
+    StartWrite(&ack_bytes_);
   }
 
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -231,6 +235,7 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
   ReplayShard* const shard_;
   const absl::Time deadline_;
   // Touched only by the thread that owns the current read (one batch at a time).
+  grpc::ByteBuffer request_bytes_;
   v1::InsertRequest request_;
   std::optional<ValidatedBatch> batch_;
   bool has_sequence_ = false;
@@ -244,11 +249,12 @@ class InsertReactor final : public grpc::ServerBidiReactor<v1::InsertRequest, v1
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // cancelled or a write failed: no more writes
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
   int unacked_ ABSL_GUARDED_BY(mu_) = 0;
-  RateLimiter::Ticket ticket_ ABSL_GUARDED_BY(mu_) = 0;  // the current batch's wait
-  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;            // batches handed to the limiter
-  uint64_t admitted_generation_ ABSL_GUARDED_BY(mu_) = 0;   // the last one called back
+  RateLimiter::Ticket ticket_ ABSL_GUARDED_BY(mu_) = 0;    // the current batch's wait
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;           // batches handed to the limiter
+  uint64_t admitted_generation_ ABSL_GUARDED_BY(mu_) = 0;  // the last one called back
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::InsertResponse> acks_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer ack_bytes_ ABSL_GUARDED_BY(mu_);  // acks_.front() while it is written
 };
 
 // Draws `n` rows into this thread's column buffers and encodes the answer
@@ -268,8 +274,8 @@ absl::Status SampleInto(ReplayShard* shard, int64_t n, grpc::ByteBuffer* respons
 }
 
 // Samples once admitted and records the wait and the latency.
-absl::Status SampleAdmitted(ReplayShard* shard, int64_t n, absl::Duration waited,
-                            absl::Time start, grpc::ByteBuffer* response) {
+absl::Status SampleAdmitted(ReplayShard* shard, int64_t n, absl::Duration waited, absl::Time start,
+                            grpc::ByteBuffer* response) {
   shard->metrics()->sample_wait->Observe(absl::ToDoubleSeconds(waited));
   RETURN_IF_ERROR(SampleInto(shard, n, response));
   shard->metrics()->sample_latency->Observe(absl::ToDoubleSeconds(absl::Now() - start));
@@ -284,8 +290,7 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
                 absl::Time start, grpc::ByteBuffer* response)
       : shard_(shard) {
     const RateLimiter::Ticket ticket = shard_->limiter()->AwaitSample(
-        n, DeadlineOf(context),
-        [this, n, start, response](absl::Status s, absl::Duration waited) {
+        n, DeadlineOf(context), [this, n, start, response](absl::Status s, absl::Duration waited) {
           FinishOnce(s.ok() ? SampleAdmitted(shard_, n, waited, start, response) : s);
         });
     ticket_.store(ticket);
@@ -316,9 +321,9 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
 absl::Status ValidateSample(ReplayShard* shard, int64_t n) {
   if (n < 1) return absl::InvalidArgumentError("batch_size: 0, must be at least 1");
   if (n > shard->table()->capacity()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("batch_size: ", n, " exceeds the table's capacity of ",
-                     shard->table()->capacity(), " rows"));
+    return absl::FailedPreconditionError(absl::StrCat("batch_size: ", n,
+                                                      " exceeds the table's capacity of ",
+                                                      shard->table()->capacity(), " rows"));
   }
   if (n > shard->max_batch_rows()) {
     return absl::ResourceExhaustedError(
@@ -328,9 +333,28 @@ absl::Status ValidateSample(ReplayShard* shard, int64_t n) {
   return shard->limiter()->CheckSample(n, "batch_size");
 }
 
+// Validates `request` and updates the priorities of the keys still present.
+absl::Status UpdatePrioritiesOf(ReplayShard* shard, const v1::UpdatePrioritiesRequest& request,
+                                v1::UpdatePrioritiesResponse* response) {
+  const int64_t k = request.key_size();
+  const int64_t shape[] = {k};
+  ASSIGN_OR_RETURN(TensorView priority, DecodeTensor(request.priority(), "priority", shape));
+  for (int64_t i = 0; i < k; ++i) {
+    if (priority.values()[i] < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("priority: element ", i, " is negative (", priority.values()[i], ")"));
+    }
+  }
+  ASSIGN_OR_RETURN(int64_t updated,
+                   shard->table()->UpdatePriorities({request.key().data(), static_cast<size_t>(k)},
+                                                    priority.values()));
+  response->set_updated(static_cast<uint64_t>(updated));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse>* ReplayService::Insert(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ReplayService::Insert(
     grpc::CallbackServerContext* context) {
   return new InsertReactor(this, context);
 }
@@ -351,10 +375,9 @@ grpc::ServerUnaryReactor* ReplayService::Sample(grpc::CallbackServerContext* con
   grpc::Status auth = CheckBearerToken(*context, token_);
   if (!auth.ok()) return finish(FromGrpcStatus(auth));
   v1::SampleRequest request;
-  grpc::ByteBuffer bytes(*request_bytes);  // shares the slices; parsing consumes it
-  if (!grpc::SerializationTraits<v1::SampleRequest>::Deserialize(&bytes, &request).ok()) {
+  if (absl::Status parsed = ParseRequest(*request_bytes, &request); !parsed.ok()) {
     shard_->metrics()->rejected_sample->Increment();
-    return finish(absl::InvalidArgumentError("request: not a valid sac.v1.SampleRequest"));
+    return finish(parsed);
   }
   const int64_t n = request.batch_size();
   absl::Status invalid = ValidateSample(shard_, n);
@@ -368,45 +391,37 @@ grpc::ServerUnaryReactor* ReplayService::Sample(grpc::CallbackServerContext* con
   return new SampleReactor(shard_, context, n, start, response);
 }
 
-grpc::ServerUnaryReactor* ReplayService::UpdatePriorities(
-    grpc::CallbackServerContext* context, const v1::UpdatePrioritiesRequest* request,
-    v1::UpdatePrioritiesResponse* response) {
+grpc::ServerUnaryReactor* ReplayService::UpdatePriorities(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* request_bytes,
+                                                          grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   grpc::Status auth = CheckBearerToken(*context, token_);
   if (!auth.ok()) {
     reactor->Finish(auth);
     return reactor;
   }
-  auto run = [&]() -> absl::Status {
-    const int64_t k = request->key_size();
-    const int64_t shape[] = {k};
-    ASSIGN_OR_RETURN(TensorView priority, DecodeTensor(request->priority(), "priority", shape));
-    for (int64_t i = 0; i < k; ++i) {
-      if (priority.values()[i] < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("priority: element ", i, " is negative (", priority.values()[i], ")"));
-      }
-    }
-    ASSIGN_OR_RETURN(int64_t updated,
-                     shard_->table()->UpdatePriorities(
-                         {request->key().data(), static_cast<size_t>(k)}, priority.values()));
-    response->set_updated(static_cast<uint64_t>(updated));
-    return absl::OkStatus();
-  };
-  absl::Status s = run();
-  if (!s.ok()) shard_->metrics()->rejected_update->Increment();
+  v1::UpdatePrioritiesRequest request;
+  v1::UpdatePrioritiesResponse response;
+  absl::Status s = ParseRequest(*request_bytes, &request);
+  if (s.ok()) s = UpdatePrioritiesOf(shard_, request, &response);
+  if (s.ok()) {
+    *response_bytes = SerializeMessage(response);
+  } else {
+    shard_->metrics()->rejected_update->Increment();
+  }
   reactor->Finish(ToGrpcStatus(s));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* ReplayService::GetStatus(grpc::CallbackServerContext* context,
-                                                   const v1::ReplayStatusRequest* request,
-                                                   v1::ReplayStatus* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  grpc::Status auth = CheckBearerToken(*context, token_);
-  if (auth.ok()) *response = shard_->Status();
-  reactor->Finish(auth);
-  return reactor;
+                                                   const grpc::ByteBuffer* request_bytes,
+                                                   grpc::ByteBuffer* response_bytes) {
+  return ServeUnary<v1::ReplayStatusRequest, v1::ReplayStatus>(
+      context, token_, request_bytes, response_bytes,
+      [this](const v1::ReplayStatusRequest&, v1::ReplayStatus* response) {
+        *response = shard_->Status();
+        return grpc::Status::OK;
+      });
 }
 
 }  // namespace sac::replay

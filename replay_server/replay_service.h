@@ -20,27 +20,32 @@
 
 namespace sac::replay {
 
-// Sample is a raw method: its request is parsed here and its answer written in
-// wire form straight from the sampled rows (sample_wire.h); clients see the
-// usual SampleResponse.
-class ReplayService final
-    : public v1::ReplayService::WithRawCallbackMethod_Sample<v1::ReplayService::CallbackService> {
+// Every method is raw (common/raw_rpc.h): requests are parsed here, so one
+// that does not parse gets INVALID_ARGUMENT naming its type (also inside an
+// Insert stream, which then ends with that error), and Sample's answer is
+// written in wire form straight from the sampled rows (sample_wire.h); clients
+// see the usual messages.
+class ReplayService final : public v1::ReplayService::WithRawCallbackMethod_Insert<
+                                v1::ReplayService::WithRawCallbackMethod_Sample<
+                                    v1::ReplayService::WithRawCallbackMethod_UpdatePriorities<
+                                        v1::ReplayService::WithRawCallbackMethod_GetStatus<
+                                            v1::ReplayService::Service>>>> {
  public:
   // `shard` must outlive the service. `auth_token` empty: no token required.
   ReplayService(ReplayShard* shard, std::string auth_token)
       : shard_(shard), token_(std::move(auth_token)) {}
 
-  grpc::ServerBidiReactor<v1::InsertRequest, v1::InsertResponse>* Insert(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Insert(
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* UpdatePriorities(grpc::CallbackServerContext* context,
-                                             const v1::UpdatePrioritiesRequest* request,
-                                             v1::UpdatePrioritiesResponse* response) override;
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
-                                      const v1::ReplayStatusRequest* request,
-                                      v1::ReplayStatus* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
 
   ReplayShard* shard() const { return shard_; }
   const std::string& token() const { return token_; }

@@ -1,15 +1,13 @@
 // Bad input to the real sac-replay: each kind gets the right status and a
 // message naming the field, and the table is unchanged (a bad batch inserts
 // nothing; acks before it stand). Also bad configs at start.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <gtest/gtest.h>
-
 #include <limits>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -18,6 +16,7 @@
 #include "sac/v1/replay.grpc.pb.h"
 #include "tests/replay/binary_dir.h"
 #include "tests/testing/process.h"
+#include "tests/testing/raw_grpc.h"
 
 namespace sac::replay {
 namespace {
@@ -43,8 +42,8 @@ class BadInputTest : public ::testing::Test {
     auto ports = sac::testing::WaitForPortFile(dir_ + "/ports", absl::Seconds(30), shard_.get());
     ASSERT_TRUE(ports.ok()) << ports.status() << shard_->ReadLog();
     ports_ = *ports;
-    stub_ = v1::ReplayService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", ports_.grpc), grpc::InsecureChannelCredentials()));
+    stub_ = v1::ReplayService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", ports_.grpc),
+                                                           grpc::InsecureChannelCredentials()));
   }
 
   static void Deadline(grpc::ClientContext* c) {
@@ -121,28 +120,28 @@ TEST_F(BadInputTest, EachBadBatchIsRefusedNamingTheFieldAndChangesNothing) {
        grpc::StatusCode::INVALID_ARGUMENT, "batch.truncated"},
       {"policy_version count", [](auto* b) { b->mutable_policy_version()->RemoveLast(); },
        grpc::StatusCode::INVALID_ARGUMENT, "batch.policy_version"},
-      {"actor_id count", [](auto* b) { b->add_actor_id(1); },
-       grpc::StatusCode::INVALID_ARGUMENT, "batch.actor_id"},
-      {"empty batch", [](auto* b) { b->Clear(); }, grpc::StatusCode::INVALID_ARGUMENT,
-       "batch.obs"},
+      {"actor_id count", [](auto* b) { b->add_actor_id(1); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "batch.actor_id"},
+      {"empty batch", [](auto* b) { b->Clear(); }, grpc::StatusCode::INVALID_ARGUMENT, "batch.obs"},
   };
   uint64_t seq = 100;
   for (const Case& c : cases) {
     // A good batch, then the bad one, then another good one on the same stream.
     v1::TransitionBatch bad = MakeBatch(5000, 4, kObs, kAct);
     c.spoil(&bad);
-    const grpc::Status s = Insert({Request(seq, MakeBatch(1000 + seq, 2, kObs, kAct)),
-                                   Request(seq + 1, bad),
-                                   Request(seq + 2, MakeBatch(9000, 2, kObs, kAct))},
-                                  &acks);
+    const grpc::Status s =
+        Insert({Request(seq, MakeBatch(1000 + seq, 2, kObs, kAct)), Request(seq + 1, bad),
+                Request(seq + 2, MakeBatch(9000, 2, kObs, kAct))},
+               &acks);
     seq += 10;
     EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << s.error_message();
-    EXPECT_NE(s.error_message().find(c.field), std::string::npos) << c.name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.field), std::string::npos)
+        << c.name << ": " << s.error_message();
     EXPECT_EQ(acks, 1) << c.name;  // the good batch before it stands
   }
   // Sequence numbers must go up.
-  grpc::Status s = Insert({Request(5, MakeBatch(0, 1, kObs, kAct)),
-                           Request(5, MakeBatch(0, 1, kObs, kAct))}, &acks);
+  grpc::Status s = Insert(
+      {Request(5, MakeBatch(0, 1, kObs, kAct)), Request(5, MakeBatch(0, 1, kObs, kAct))}, &acks);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("sequence"), std::string::npos) << s.error_message();
   EXPECT_EQ(acks, 1);
@@ -188,8 +187,8 @@ TEST_F(BadInputTest, BadSampleAndPriorityRequests) {
     grpc::ByteBuffer request(&slice, 1), response;
     absl::Notification done;
     grpc::Status raw_status;
-    generic.UnaryCall(&c, "/sac.v1.ReplayService/Sample", grpc::StubOptions(), &request,
-                      &response, [&](grpc::Status st) {
+    generic.UnaryCall(&c, "/sac.v1.ReplayService/Sample", grpc::StubOptions(), &request, &response,
+                      [&](grpc::Status st) {
                         raw_status = st;
                         done.Notify();
                       });
@@ -220,6 +219,56 @@ TEST_F(BadInputTest, BadSampleAndPriorityRequests) {
             std::string::npos)
       << *metrics;
   EXPECT_NE(metrics->find("sac_replay_rate_limiter_wait_seconds_bucket"), std::string::npos);
+}
+
+// Bytes that do not parse, on every RPC: INVALID_ARGUMENT naming the message
+// type (gRPC's generated handlers would say UNIMPLEMENTED), and an Insert stream
+// with such a message in it ends with that error, never OK: the batches before
+// it are acked and stored, nothing after it is.
+TEST_F(BadInputTest, UnparseableRequestsAreInvalidArgumentNamingTheType) {
+  const std::string address = absl::StrCat("127.0.0.1:", ports_.grpc);
+  const std::string garbage = sac::testing::UnparseableBytes();
+  v1::InsertRequest probe;
+  ASSERT_FALSE(probe.ParseFromString(garbage));
+  const std::string service = "/sac.v1.ReplayService/";
+  constexpr int kStreams = 20;
+  uint64_t seq = 1;
+  for (int i = 0; i < kStreams; ++i) {
+    std::vector<std::string> responses;
+    const grpc::Status s = sac::testing::RawBidiCall(
+        address, service + "Insert",
+        {Request(seq, MakeBatch(100 * i, 3, kObs, kAct)).SerializeAsString(), garbage,
+         Request(seq + 1, MakeBatch(100 * i + 50, 4, kObs, kAct)).SerializeAsString()},
+        &responses);
+    seq += 2;
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << i << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("sac.v1.InsertRequest"), std::string::npos)
+        << s.error_message();
+    EXPECT_EQ(responses.size(), 1u) << i;  // the batch before the garbage
+  }
+  // Garbage alone, and garbage first.
+  for (const auto& stream : std::vector<std::vector<std::string>>{
+           {garbage}, {garbage, Request(seq, MakeBatch(0, 2, kObs, kAct)).SerializeAsString()}}) {
+    std::vector<std::string> responses;
+    const grpc::Status s =
+        sac::testing::RawBidiCall(address, service + "Insert", stream, &responses);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_TRUE(responses.empty());
+  }
+  for (const auto& [method, type] : std::vector<std::pair<std::string, std::string>>{
+           {"Sample", "sac.v1.SampleRequest"},
+           {"UpdatePriorities", "sac.v1.UpdatePrioritiesRequest"},
+           {"GetStatus", "sac.v1.ReplayStatusRequest"}}) {
+    const grpc::Status s = sac::testing::RawUnaryCall(address, service + method, garbage);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(type), std::string::npos)
+        << method << ": " << s.error_message();
+  }
+  // Exactly the batches before the garbage are stored.
+  const v1::ReplayStatus after = Status();
+  EXPECT_EQ(after.size(), 3u * kStreams);
+  EXPECT_EQ(after.inserts_total(), 3u * kStreams);
 }
 
 // Bad configs are refused at start with exit code 2 and one line naming the field.
