@@ -14,6 +14,8 @@
 #include "common/status.h"
 #include "common/tensor_codec.h"
 #include "envs/env_batch.h"
+#include "google/protobuf/text_format.h"
+#include "learner/file_io.h"
 #include "learner/host_batch.h"
 
 namespace sac::learner {
@@ -60,6 +62,29 @@ std::string Trainer::CheckpointPath(const std::string& dir, uint64_t updates) {
   char name[64];
   std::snprintf(name, sizeof(name), "/ckpt-%012llu.ckpt", static_cast<unsigned long long>(updates));
   return dir + name;
+}
+
+std::string Trainer::VersionMarkPath(const std::string& run_dir) {
+  return run_dir + "/policy_versions.txtpb";
+}
+
+absl::StatusOr<uint64_t> Trainer::VersionFloor() const {
+  uint64_t floor = reserved_through_;
+  for (const v1::SnapshotInfo& info : store_->ListSnapshots()) {
+    floor = std::max<uint64_t>(floor, info.version());
+  }
+  return floor;
+}
+
+absl::Status Trainer::ReserveVersion(uint64_t version) {
+  if (version <= reserved_through_) return absl::OkStatus();
+  v1::PolicyVersionMark mark;
+  mark.set_reserved_through(version + kVersionReserve - 1);
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(mark, &text);
+  RETURN_IF_ERROR(WriteFileAtomically(VersionMarkPath(config_.run_dir()), text));
+  reserved_through_ = mark.reserved_through();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::LearnerConfig& config,
@@ -146,6 +171,21 @@ double Trainer::WallTime() const {
 }
 
 absl::Status Trainer::Resume() {
+  const std::string mark_path = VersionMarkPath(config_.run_dir());
+  if (absl::StatusOr<std::string> text = ReadWholeFile(mark_path); text.ok()) {
+    v1::PolicyVersionMark mark;
+    if (!google::protobuf::TextFormat::ParseFromString(*text, &mark)) {
+      return absl::DataLossError(
+          absl::StrCat(mark_path,
+                       ": not a sac.v1.PolicyVersionMark (it guards policy version numbers "
+                       "against reuse; restore it or, knowing the highest version published, "
+                       "write `reserved_through: N`)"));
+    }
+    reserved_through_ = mark.reserved_through();
+  } else if (!absl::IsNotFound(text.status())) {
+    return text.status();
+  }
+  ASSIGN_OR_RETURN(const uint64_t floor, VersionFloor());
   for (const std::string& path : ListCheckpoints(checkpoint_dir_)) {
     std::string extra;
     absl::Status s = learner_->LoadCheckpoint(path, &extra);
@@ -166,16 +206,25 @@ absl::Status Trainer::Resume() {
     env_steps_.store(state.env_steps());
     SAC_LOG(INFO) << "resumed from " << path << ": " << learner_->updates() << " updates, policy v"
                   << state.policy_version() << ", " << state.env_steps() << " env steps";
-    if (state.policy_version() > 0) {
-      // Publish the restored weights under the same version number again, so
-      // actors (which ask for newer versions) keep theirs and new ones get it.
+    // Versions may have been published after this checkpoint: numbering goes on
+    // above every version ever published, and the restored weights are
+    // published as a new version (actors, which ask for newer versions, take it).
+    if (floor > state.policy_version()) {
+      SAC_LOG(INFO) << "policy versions continue above v" << floor << " (" << mark_path << ")";
+    }
+    {
       absl::MutexLock lock(&mu_);
-      state_.set_policy_version(state.policy_version() - 1);
+      state_.set_policy_version(std::max(floor, state.policy_version()));
     }
     if (state.policy_version() > 0) RETURN_IF_ERROR(Publish());
     return absl::OkStatus();
   }
-  SAC_LOG(INFO) << "no checkpoint in " << checkpoint_dir_ << ": starting from fresh weights";
+  SAC_LOG(INFO) << "no checkpoint in " << checkpoint_dir_ << ": starting from fresh weights"
+                << (floor > 0 ? absl::StrCat("; policy versions continue above v", floor, " (",
+                                             mark_path, ")")
+                              : std::string());
+  absl::MutexLock lock(&mu_);
+  state_.set_policy_version(floor);
   return absl::OkStatus();
 }
 
@@ -199,6 +248,7 @@ absl::Status Trainer::Publish(bool snapshot, bool for_evaluation) {
     named->set_name(t.name);
     EncodeTensor(t.values, t.shape, named->mutable_tensor());
   }
+  RETURN_IF_ERROR(ReserveVersion(version));
   if (snapshot || version % config_.snapshot_every_versions() == 0 || version == 1) {
     const std::string path = store_->snapshot_dir() + "/" + PolicyStore::SnapshotFileName(version);
     RETURN_IF_ERROR(learner_->WritePolicySnapshot(path, *m));

@@ -8,6 +8,14 @@
 // valid checkpoint in `<run_dir>/checkpoints` (torn or foreign files are
 // skipped with a message).
 //
+// Policy versions are never reused: before publishing a version above the
+// durable high-water mark (`<run_dir>/policy_versions.txtpb`, a
+// PolicyVersionMark) the trainer reserves the next kVersionReserve versions
+// there, so a restart (from a checkpoint or from scratch) publishes its first
+// version above every version ever published and above every snapshot file on
+// disk, and never overwrites a snapshot. Numbering may skip up to
+// kVersionReserve - 1 versions at a restart.
+//
 // Thread-safety: Run() on one thread; Status() from any thread.
 #ifndef SAC_LEARNER_TRAINER_H_
 #define SAC_LEARNER_TRAINER_H_
@@ -50,10 +58,20 @@ class Trainer {
 
   // Checkpoint file of `updates` in `dir`.
   static std::string CheckpointPath(const std::string& dir, uint64_t updates);
+  // The high-water mark file of `run_dir`.
+  static std::string VersionMarkPath(const std::string& run_dir);
+  // Versions reserved per write of the mark: one durable write (about 20 ms
+  // here) per this many publishes.
+  static constexpr uint64_t kVersionReserve = 100;
 
  private:
   explicit Trainer(const v1::LearnerConfig& config) : config_(config) {}
   absl::Status Resume();
+  // Versions above which a restart must number: the mark and the snapshot
+  // files on disk (runs from before the mark existed).
+  absl::StatusOr<uint64_t> VersionFloor() const;
+  // Makes `version` durable in the mark before it is published.
+  absl::Status ReserveVersion(uint64_t version);
   absl::Status Checkpoint();
   // Publishes the current policy as the next version; `snapshot` forces a
   // snapshot file (else every snapshot_every_versions).
@@ -70,7 +88,8 @@ class Trainer {
   std::unique_ptr<Evaluator> evaluator_;
   std::string checkpoint_dir_;
   absl::Time started_ = absl::Now();
-  double wall_time_before_ = 0;  // from checkpoints of earlier runs
+  double wall_time_before_ = 0;    // from checkpoints of earlier runs
+  uint64_t reserved_through_ = 0;  // the mark on disk (Create's and Run's thread)
 
   mutable absl::Mutex mu_;
   v1::LearnerProcessState state_ ABSL_GUARDED_BY(mu_);

@@ -6,18 +6,18 @@
 // condition with a deadline. The deadlines are generous (the test machine is
 // shared and loaded); the conditions are the promises themselves, so a broken
 // promise fails the test and a slow machine does not.
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -29,8 +29,8 @@
 namespace sac {
 namespace {
 
-using ::testing::HasSubstr;
 using sacctl::LocalCluster;
+using ::testing::HasSubstr;
 using Process = LocalCluster::Process;
 
 constexpr absl::Duration kPoll = absl::Milliseconds(100);
@@ -146,8 +146,10 @@ Memory ReadMemory(pid_t pid) {
   int64_t kb;
   std::string unit;
   while (in >> key) {
-    if (key == "VmRSS:" && in >> kb >> unit) m.rss = kb * 1024;
-    else if (key == "VmHWM:" && in >> kb >> unit) m.hwm = kb * 1024;
+    if (key == "VmRSS:" && in >> kb >> unit)
+      m.rss = kb * 1024;
+    else if (key == "VmHWM:" && in >> kb >> unit)
+      m.hwm = kb * 1024;
   }
   return m;
 }
@@ -231,8 +233,8 @@ TEST(Faults, ShardKilledUnderLoadLosesNoAcknowledgedTransition) {
       [&] { return c.learner().child->ReadLog().find(gone) != std::string::npos; }, kMust, kPoll))
       << "the learner did not notice shard 1 was gone; its log: " << c.learner().child->ReadLog();
   const uint64_t updates_at_kill = Updates(c.learner());
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return Updates(c.learner()) >= updates_at_kill + 200; }, kMust, kPoll))
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return Updates(c.learner()) >= updates_at_kill + 200; }, kMust, kPoll))
       << "the learner stalled while shard 1 was down; its log: " << c.learner().child->ReadLog();
   const std::string broken = "stream to " + c.shard(1).address() + " ended";
   for (size_t a = 0; a < c.num_actors(); ++a) {
@@ -265,8 +267,8 @@ TEST(Faults, ShardKilledUnderLoadLosesNoAcknowledgedTransition) {
   const uint64_t samples_back = back->samples_total();
   // The actors reconnect and insert into it again.
   for (size_t a = 0; a < c.num_actors(); ++a) {
-    EXPECT_TRUE(testing::WaitFor(
-        [&] { return ActorAcked(c.actor(a), 1) >= acked1[a] + 1000; }, kMust, kPoll))
+    EXPECT_TRUE(testing::WaitFor([&] { return ActorAcked(c.actor(a), 1) >= acked1[a] + 1000; },
+                                 kMust, kPoll))
         << "actor " << a << " did not resume inserting into the restarted shard";
   }
   // The learner finds it again and samples from it (at least 20 batches'
@@ -279,21 +281,22 @@ TEST(Faults, ShardKilledUnderLoadLosesNoAcknowledgedTransition) {
       kMust, kPoll))
       << "the learner did not take the restarted shard back; its log: "
       << c.learner().child->ReadLog();
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return ShardSamples(c.shard(1)) >= samples_back + 20 * 64; }, kMust, kPoll))
+  EXPECT_TRUE(testing::WaitFor([&] { return ShardSamples(c.shard(1)) >= samples_back + 20 * 64; },
+                               kMust, kPoll))
       << "the learner does not sample from the restarted shard; its log: "
       << c.learner().child->ReadLog();
   const uint64_t updates_back = Updates(c.learner());
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return Updates(c.learner()) >= updates_back + 100; }, kMust, kPoll));
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return Updates(c.learner()) >= updates_back + 100; }, kMust, kPoll));
   EXPECT_TRUE(c.shard(0).child->running());
   EXPECT_TRUE(c.learner().child->running());
   for (size_t a = 0; a < c.num_actors(); ++a) EXPECT_TRUE(c.actor(a).child->running());
   SAC_LOG(INFO) << "FIGURES shard_kill: acknowledged_by_killed_shard=" << acked1_total
                 << " recovered_inserts=" << back->inserts_total()
-                << " recovered_size=" << back->size() << " outage_s="
-                << absl::ToDoubleSeconds(outage) << " updates_during_outage>="
-                << 200 << " learner_updates_end=" << Updates(c.learner());
+                << " recovered_size=" << back->size()
+                << " outage_s=" << absl::ToDoubleSeconds(outage)
+                << " updates_during_outage>=" << 200
+                << " learner_updates_end=" << Updates(c.learner());
   c.Stop();
 }
 
@@ -354,8 +357,8 @@ TEST(Faults, LearnerKilledResumesFromItsLastPeriodicCheckpoint) {
     ASSERT_TRUE(s.ok()) << s.status();
     version_at_kill.push_back(s->policy_version());
     const uint64_t steps = s->env_steps();
-    EXPECT_TRUE(testing::WaitFor([&] { return ActorSteps(c.actor(a)) >= steps + 2000; }, kMust,
-                                 kPoll))
+    EXPECT_TRUE(
+        testing::WaitFor([&] { return ActorSteps(c.actor(a)) >= steps + 2000; }, kMust, kPoll))
         << "actor " << a << " stopped stepping while the learner was away";
     auto after = ActorStatus(c.actor(a));
     ASSERT_TRUE(after.ok());
@@ -372,8 +375,8 @@ TEST(Faults, LearnerKilledResumesFromItsLastPeriodicCheckpoint) {
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_GE(resumed->updates(), ckpt_updates);
   EXPECT_GT(resumed->policy_version(), 0u);
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return Updates(c.learner()) >= resumed->updates() + 200; }, kMust, kPoll))
+  EXPECT_TRUE(testing::WaitFor([&] { return Updates(c.learner()) >= resumed->updates() + 200; },
+                               kMust, kPoll))
       << "the restarted learner does not train";
   // The actors pick up versions newer than the one they acted with.
   for (size_t a = 0; a < c.num_actors(); ++a) {
@@ -387,9 +390,10 @@ TEST(Faults, LearnerKilledResumesFromItsLastPeriodicCheckpoint) {
   }
   SAC_LOG(INFO) << "FIGURES learner_kill: updates_before_kill>=" << updates_before_kill
                 << " checkpoint_updates=" << ckpt_updates
-                << " resumed_updates=" << resumed->updates() << " outage_s="
-                << absl::ToDoubleSeconds(outage) << " actor_version_at_kill="
-                << version_at_kill[0] << " learner_updates_end=" << Updates(c.learner());
+                << " resumed_updates=" << resumed->updates()
+                << " outage_s=" << absl::ToDoubleSeconds(outage)
+                << " actor_version_at_kill=" << version_at_kill[0]
+                << " learner_updates_end=" << Updates(c.learner());
 
   // Killed again once it has written two new checkpoints, and the newest one
   // torn (cut in half, as a disk might leave it): the restart skips it with a
@@ -427,11 +431,117 @@ TEST(Faults, LearnerKilledResumesFromItsLastPeriodicCheckpoint) {
   auto again = sacctl::GetLearnerStatus(c.learner().address(), Client());
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_GE(again->updates(), previous.first);
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return Updates(c.learner()) >= again->updates() + 100; }, kMust, kPoll))
+  EXPECT_TRUE(testing::WaitFor([&] { return Updates(c.learner()) >= again->updates() + 100; },
+                               kMust, kPoll))
       << "the learner does not train after skipping a torn checkpoint";
   SAC_LOG(INFO) << "FIGURES torn_checkpoint: torn_updates=" << second.back().first
                 << " resumed_from_updates=" << previous.first;
+  c.Stop();
+}
+
+// Snapshot files in `dir` by version, with their bytes.
+std::map<uint64_t, std::string> SnapshotFiles(const std::string& dir) {
+  std::map<uint64_t, std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      uint64_t version = 0;
+      if (name.size() == 7 + 12 + 12 && name.compare(0, 7, "policy-") == 0 &&
+          name.compare(19, 12, ".safetensors") == 0 &&
+          absl::SimpleAtoi(name.substr(7, 12), &version)) {
+        std::ifstream in(dir + "/" + name, std::ios::binary);
+        std::ostringstream bytes;
+        bytes << in.rdbuf();
+        out[version] = bytes.str();
+      }
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+// 2b. The learner SIGKILLed before its first checkpoint (none periodic): the
+// restart starts from fresh weights, but numbers its versions above every
+// version the first one published (the durable high-water mark), so the actor
+// takes its first version at once instead of keeping the old one until the new
+// learner passes it, and no snapshot file of the first life is overwritten.
+TEST(Faults, LearnerKilledBeforeItsFirstCheckpointNeverReusesAVersionOrSnapshot) {
+  v1::LocalCommand command = Command("faults_learner_early_kill", "InvertedPendulum-v5", 1, 1);
+  command.add_learner_flag("--checkpoint_interval_seconds=0");  // none until stop
+  command.add_learner_flag("--snapshot_every_versions=2");
+  command.add_learner_flag("--snapshot_retention=100000");  // nothing pruned: all compared
+  auto cluster = LocalCluster::Start(command, BinDir());
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  LocalCluster& c = **cluster;
+  const std::string learner_dir = command.run_dir() + "/learner";
+  uint64_t learner_version = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto l = sacctl::GetLearnerStatus(c.learner().address(), Client());
+        auto a = ActorStatus(c.actor(0));
+        if (l.ok()) learner_version = l->policy_version();
+        return learner_version >= 12 && a.ok() && a->policy_version() > 0;
+      },
+      kMust, kPoll))
+      << c.learner().child->ReadLog();
+  c.learner().child->Signal(SIGKILL);
+  ASSERT_TRUE(c.learner().child->WaitForExit(absl::Seconds(30)).has_value());
+  ASSERT_TRUE(Checkpoints(learner_dir + "/checkpoints").empty());
+
+  // Every version the first life published is at most the highest seen by the
+  // test, the actor, or in a snapshot file.
+  const std::map<uint64_t, std::string> before = SnapshotFiles(learner_dir + "/snapshots");
+  ASSERT_FALSE(before.empty());
+  auto actor_at_kill = ActorStatus(c.actor(0));
+  ASSERT_TRUE(actor_at_kill.ok());
+  const uint64_t highest =
+      std::max({learner_version, actor_at_kill->policy_version(), before.rbegin()->first});
+
+  ASSERT_TRUE(c.Restart(&c.learner()).ok());
+  const absl::Time restarted = absl::Now();
+  EXPECT_THAT(c.learner().child->ReadLog(), HasSubstr("policy versions continue above v"));
+  uint64_t first = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto l = sacctl::GetLearnerStatus(c.learner().address(), Client());
+        if (l.ok()) first = l->policy_version();
+        return first > 0;
+      },
+      kMust, kPoll))
+      << c.learner().child->ReadLog();
+  EXPECT_GT(first, highest) << "the restarted learner reused version numbers";
+  // The actor acts with the new learner's policy as soon as it gets it.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto a = ActorStatus(c.actor(0));
+        return a.ok() && a->policy_version() > highest;
+      },
+      kMust, kPoll));
+  const absl::Duration switched = absl::Now() - restarted;
+  // Enough new versions that the old numbering would have rewritten files.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto l = sacctl::GetLearnerStatus(c.learner().address(), Client());
+        return l.ok() && l->policy_version() >= first + 12;
+      },
+      kMust, kPoll));
+  const std::map<uint64_t, std::string> after = SnapshotFiles(learner_dir + "/snapshots");
+  size_t new_files = 0;
+  for (const auto& [version, bytes] : after) {
+    auto old = before.find(version);
+    if (old == before.end()) {
+      EXPECT_GT(version, highest) << "a new snapshot under an old number";
+      ++new_files;
+    } else {
+      EXPECT_TRUE(bytes == old->second) << "snapshot v" << version << " was overwritten";
+    }
+  }
+  for (const auto& [version, bytes] : before) EXPECT_TRUE(after.count(version)) << version;
+  EXPECT_GE(new_files, 6u);
+  SAC_LOG(INFO) << "FIGURES learner_early_kill: highest_before=" << highest
+                << " first_seen_after_restart=" << first << " snapshots_before=" << before.size()
+                << " new_snapshots=" << new_files
+                << " actor_switch_s=" << absl::ToDoubleSeconds(switched);
   c.Stop();
 }
 
@@ -458,7 +568,8 @@ TEST(Faults, FrozenShardIsLeftOutAndActorMemoryStaysBounded) {
   // other ASan check stays on), so RSS measures what the actor holds.
   const char* inherited = getenv("ASAN_OPTIONS");
   const std::string asan_options = inherited ? inherited : "";
-  setenv("ASAN_OPTIONS", (asan_options + (asan_options.empty() ? "" : ":") + "quarantine_size_mb=0").c_str(), 1);
+  setenv("ASAN_OPTIONS",
+         (asan_options + (asan_options.empty() ? "" : ":") + "quarantine_size_mb=0").c_str(), 1);
   auto cluster = LocalCluster::Start(command, BinDir());
   if (inherited) {
     setenv("ASAN_OPTIONS", asan_options.c_str(), 1);
@@ -498,8 +609,9 @@ TEST(Faults, FrozenShardIsLeftOutAndActorMemoryStaysBounded) {
   // Warm up until memory is steady: both shards have taken many batches.
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        return ActorAcked(actor, 0) >= 100 * kBatchRows && ActorAcked(actor, 1) >= 100 * kBatchRows &&
-               ShardSamples(c.shard(1)) > 0 && Updates(c.learner()) >= 100;
+        return ActorAcked(actor, 0) >= 100 * kBatchRows &&
+               ActorAcked(actor, 1) >= 100 * kBatchRows && ShardSamples(c.shard(1)) > 0 &&
+               Updates(c.learner()) >= 100;
       },
       kMust, kPoll))
       << "the cluster did not get under load; learner log: " << c.learner().child->ReadLog();
@@ -532,8 +644,8 @@ TEST(Faults, FrozenShardIsLeftOutAndActorMemoryStaysBounded) {
   const std::string learner_log = c.learner().child->ReadLog().substr(learner_log_at_stop);
   const absl::Duration frozen = absl::Now() - stopped_at;
   EXPECT_TRUE(held) << "while shard 1 was frozen: actor steps " << steps - steps_at_stop << " of "
-                    << steps_needed << ", learner updates " << Updates(c.learner()) - updates_at_stop
-                    << " of 200, learner log since:\n"
+                    << steps_needed << ", learner updates "
+                    << Updates(c.learner()) - updates_at_stop << " of 200, learner log since:\n"
                     << learner_log;
   // The learner's waits on the frozen shard ended at their deadlines: it left
   // the shard out once (one message, no storm) and kept updating.
@@ -569,8 +681,8 @@ TEST(Faults, FrozenShardIsLeftOutAndActorMemoryStaysBounded) {
       << "the learner did not take the thawed shard back; its log: "
       << c.learner().child->ReadLog().substr(learner_log_at_stop);
   const uint64_t samples1_back = std::max(ShardSamples(c.shard(1)), samples1_before);
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return ShardSamples(c.shard(1)) >= samples1_back + 20 * 64; }, kMust, kPoll))
+  EXPECT_TRUE(testing::WaitFor([&] { return ShardSamples(c.shard(1)) >= samples1_back + 20 * 64; },
+                               kMust, kPoll))
       << "the learner does not sample from the thawed shard; its log: "
       << c.learner().child->ReadLog().substr(learner_log_at_stop);
   for (Process* p : {&c.shard(0), &c.shard(1), &c.learner(), &c.actor(0)}) {
@@ -677,7 +789,9 @@ TEST(Faults, ActorsComingAndGoingAtRandom) {
       ++failed_polls;
       return;
     }
-    Counters now{l->updates(), l->policy_version(), {s0->inserts_total(), s1->inserts_total()},
+    Counters now{l->updates(),
+                 l->policy_version(),
+                 {s0->inserts_total(), s1->inserts_total()},
                  {s0->samples_total(), s1->samples_total()}};
     if (now.updates < last.updates || now.version < last.version) ++regressions;
     for (int i = 0; i < 2; ++i) {
@@ -746,8 +860,7 @@ TEST(Faults, ActorsComingAndGoingAtRandom) {
         << "actor " << a << " gets no new policy versions";
   }
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return LearnerMetric(c.learner(), "sac_learner_policy_watchers") == 2; }, kMust,
-      kPoll))
+      [&] { return LearnerMetric(c.learner(), "sac_learner_policy_watchers") == 2; }, kMust, kPoll))
       << "policy watchers: " << LearnerMetric(c.learner(), "sac_learner_policy_watchers");
   SAC_LOG(INFO) << "FIGURES churn: seed=" << kSeed << " actors_started=" << started
                 << " sigkilled=" << killed << " sigtermed=" << terminated
