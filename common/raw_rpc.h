@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/response_budget.h"
 #include "common/security.h"
 #include "common/status.h"
 
@@ -52,12 +53,15 @@ grpc::ByteBuffer SerializeMessage(const Message& message) {
 
 // Serves a unary method whose answer is ready at once: checks the bearer token
 // (empty: none required), parses the request, calls `serve(const Request&,
-// Response*) -> grpc::Status` and, when it succeeds, writes the response.
-// Finishes through the context's default reactor (no thread hop).
+// Response*) -> grpc::Status` and, when it succeeds, writes the response (in
+// memory reserved from `budget`, when given: RESOURCE_EXHAUSTED when the
+// client has too many answers unread). Finishes through the context's default
+// reactor (no thread hop).
 template <typename Request, typename Response, typename Serve>
 grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* context, const std::string& token,
                                      const grpc::ByteBuffer* request_bytes,
-                                     grpc::ByteBuffer* response_bytes, Serve&& serve) {
+                                     grpc::ByteBuffer* response_bytes, Serve&& serve,
+                                     ResponseBudget* budget = nullptr) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   grpc::Status status = CheckBearerToken(*context, token);
   if (status.ok()) {
@@ -68,7 +72,18 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* context, const
     } else {
       Response response;
       status = std::forward<Serve>(serve)(request, &response);
-      if (status.ok()) *response_bytes = SerializeMessage(response);
+      if (status.ok()) {
+        if (budget == nullptr) {
+          *response_bytes = SerializeMessage(response);
+        } else {
+          absl::StatusOr<grpc::ByteBuffer> built = budget->Serialize(context->peer(), response);
+          if (built.ok()) {
+            *response_bytes = std::move(*built);
+          } else {
+            status = ToGrpcStatus(built.status());
+          }
+        }
+      }
     }
   }
   reactor->Finish(status);

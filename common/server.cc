@@ -1,6 +1,7 @@
 #include "common/server.h"
 
 #include <fcntl.h>
+#include <grpcpp/server_builder.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,8 +9,6 @@
 
 #include <cstdio>
 #include <fstream>
-
-#include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -19,7 +18,7 @@
 namespace sac {
 
 void KeepFreedMemoryForReuse() {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_MMAP_THRESHOLD, 2 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   mallopt(M_TOP_PAD, 16 << 20);
 }
@@ -31,6 +30,22 @@ void SkipMutexDeadlockGraph() {
 absl::StatusOr<std::string> ReadServerToken(const v1::ServerConfig& config) {
   if (config.auth_token_file().empty()) return std::string();
   return ReadTokenFile(config.auth_token_file());
+}
+
+std::unique_ptr<ResponseBudget> MakeResponseBudget(const v1::ServerConfig& config,
+                                                   MetricsRegistry* registry) {
+  return std::make_unique<ResponseBudget>(
+      static_cast<int64_t>(config.max_pending_response_bytes()),
+      static_cast<int64_t>(config.max_pending_response_bytes_per_client()),
+      registry
+          ->AddGauge("sac_server_pending_response_bytes",
+                     "Bytes of gRPC responses built and not yet taken by their clients")
+          ->Get(),
+      registry
+          ->AddCounter("sac_server_refused_responses_total",
+                       "Responses refused (RESOURCE_EXHAUSTED) because their clients had too "
+                       "many answers unread")
+          ->Get());
 }
 
 absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,

@@ -4,21 +4,22 @@
 #ifndef SAC_COMMON_SERVER_H_
 #define SAC_COMMON_SERVER_H_
 
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/server.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
-#include <grpcpp/server.h>
-
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
+#include "common/response_budget.h"
 #include "sac/v1/config_common.pb.h"
 
 namespace sac {
@@ -36,6 +37,12 @@ struct ServingEndpoints {
 // gRPC and /metrics checks disagree).
 absl::StatusOr<std::string> ReadServerToken(const v1::ServerConfig& config);
 
+// The bound on responses not yet read by their clients, from
+// `server.max_pending_response_bytes` and `..._per_client`, exporting
+// sac_server_pending_response_bytes and sac_server_refused_responses_total.
+std::unique_ptr<ResponseBudget> MakeResponseBudget(const v1::ServerConfig& config,
+                                                   MetricsRegistry* registry);
+
 // Starts gRPC with `services` (callback or sync; owned by the caller, who keeps
 // them alive until the server is shut down) and the metrics endpoint, then writes
 // the port file. `auth_token` (ReadServerToken) guards /metrics when
@@ -51,8 +58,10 @@ absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
 // back to the kernel after each large free: a server that builds and frees
 // tens of KB per response otherwise page-faults and zeroes fresh pages on
 // every call (measured: a sixth of the replay shard's CPU under sampling; see
-// docs/perf.md). Allocations of 32 MB and more still get their own mapping and
-// go back when freed. Process-wide and idempotent.
+// docs/perf.md). Allocations of 2 MiB and more still get their own mapping and
+// go back when freed: the large answers a client leaves unread (bounded by
+// ResponseBudget) return to the kernel when their calls end, instead of
+// staying in a thread's malloc arena. Process-wide and idempotent.
 void KeepFreedMemoryForReuse();
 
 // Turns off Abseil's lock-order graph for this process. Debian's Abseil is

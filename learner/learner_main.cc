@@ -44,10 +44,10 @@ int main(int argc, char** argv) {
   if (!trainer.ok()) return Fail(trainer.status());
   auto token = sac::ReadServerToken(config.server());
   if (!token.ok()) return Fail(token.status());
-  sac::learner::PolicyServiceImpl policy_service((*trainer)->policy_store(), *token);
+  auto budget = sac::MakeResponseBudget(config.server(), &metrics);
+  sac::learner::PolicyServiceImpl policy_service((*trainer)->policy_store(), *token, budget.get());
   const sac::learner::Trainer* trainer_ptr = trainer->get();
-  sac::StatusService<sac::v1::LearnerService, sac::v1::LearnerStatusRequest,
-                     sac::v1::LearnerStatus>
+  sac::StatusService<sac::v1::LearnerService, sac::v1::LearnerStatusRequest, sac::v1::LearnerStatus>
       status_service([trainer_ptr] { return trainer_ptr->Status(); }, *token);
   auto endpoints =
       sac::StartServing(config.server(), {&policy_service, &status_service}, &metrics, *token);

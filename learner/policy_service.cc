@@ -22,8 +22,11 @@ namespace sac::learner {
 // the store's mutex, so the watcher cannot be deleted meanwhile).
 class PolicyWatcher : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  PolicyWatcher(PolicyStore* store, uint64_t after_version)
-      : store_(store), sent_version_(after_version) {
+  // `budget` (may be null) bounds the bytes of this stream's write in flight,
+  // counted against `client`.
+  PolicyWatcher(PolicyStore* store, uint64_t after_version, ResponseBudget* budget,
+                std::string client)
+      : store_(store), budget_(budget), client_(std::move(client)), sent_version_(after_version) {
     if (!store_->AddWatcher(this)) {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "learner is shutting down"));
       return;
@@ -44,6 +47,7 @@ class PolicyWatcher : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
+      reservation_.reset();     // the write was taken: its bytes are free
       if (!ok) ending_ = true;  // the client went away
       if (ending_) {
         FinishIfIdleLocked();
@@ -67,6 +71,18 @@ class PolicyWatcher : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void MaybeWrite(uint64_t version, const grpc::ByteBuffer& bytes) {
     absl::MutexLock lock(&mu_);
     if (writing_ || ending_ || version <= sent_version_) return;
+    if (budget_ != nullptr) {
+      auto reserved = budget_->Reserve(client_, static_cast<int64_t>(bytes.Length()));
+      if (!reserved.ok()) {
+        // This client has too many answers unread: the stream ends (the
+        // watcher reconnects with backoff) instead of the memory growing.
+        ending_ = true;
+        finished_ = true;
+        Finish(ToGrpcStatus(reserved.status()));
+        return;
+      }
+      reservation_ = std::move(*reserved);
+    }
     in_flight_ = bytes;  // shares the store's bytes; alive during the write
     sent_version_ = version;
     writing_ = true;
@@ -79,12 +95,15 @@ class PolicyWatcher : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
   PolicyStore* const store_;
+  ResponseBudget* const budget_;
+  const std::string client_;
   absl::Mutex mu_;
   uint64_t sent_version_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<ResponseBudget::Reservation> reservation_ ABSL_GUARDED_BY(mu_);  // in_flight_'s
 };
 
 PolicyStore::PolicyStore(std::string snapshot_dir, MetricsRegistry* metrics)
@@ -204,10 +223,28 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetLatestPolicy(grpc::CallbackServe
   v1::GetLatestPolicyRequest parsed;
   if (status.ok()) status = ToGrpcStatus(ParseRequest(*request, &parsed));
   uint64_t version = 0;
-  if (status.ok() && !store_->LatestBytes(&version, response)) {
+  grpc::ByteBuffer latest;
+  if (status.ok() && !store_->LatestBytes(&version, &latest)) {
     status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           "no policy published yet (the learner waits for the replay "
                           "shards to hold the minimum to sample)");
+  }
+  if (status.ok() && budget_ == nullptr) {
+    *response = latest;
+  } else if (status.ok()) {
+    // A copy in reserved memory: a client that does not read its answers
+    // cannot keep old versions alive without bound.
+    std::vector<grpc::Slice> slices;
+    (void)latest.Dump(&slices);
+    absl::StatusOr<grpc::ByteBuffer> copy =
+        budget_->Build(context->peer(), latest.Length(), [&slices](uint8_t* out) {
+          for (const grpc::Slice& s : slices) out = std::copy(s.begin(), s.end(), out);
+        });
+    if (copy.ok()) {
+      *response = std::move(*copy);
+    } else {
+      status = ToGrpcStatus(copy.status());
+    }
   }
   reactor->Finish(status);
   return reactor;
@@ -221,7 +258,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* PolicyServiceImpl::WatchPolicy(
   if (absl::Status s = ParseRequest(*request_bytes, &request); !s.ok()) {
     return new RefusedWriteReactor(ToGrpcStatus(s));
   }
-  return new PolicyWatcher(store_, request.after_version());
+  return new PolicyWatcher(store_, request.after_version(), budget_, context->peer());
 }
 
 grpc::ServerUnaryReactor* PolicyServiceImpl::ListSnapshots(grpc::CallbackServerContext* context,
@@ -240,7 +277,8 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetSnapshot(grpc::CallbackServerCon
                                                          grpc::ByteBuffer* response) {
   return ServeUnary<v1::GetSnapshotRequest, v1::Snapshot>(
       context, token_, request, response,
-      [this](const v1::GetSnapshotRequest& r, v1::Snapshot* out) { return ServeSnapshot(r, out); });
+      [this](const v1::GetSnapshotRequest& r, v1::Snapshot* out) { return ServeSnapshot(r, out); },
+      budget_);
 }
 
 grpc::Status PolicyServiceImpl::ServeSnapshot(const v1::GetSnapshotRequest& request,

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
+#include "common/response_budget.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "sac/v1/policy.grpc.pb.h"
 
@@ -80,9 +81,11 @@ class PolicyServiceImpl final : public v1::PolicyService::WithRawCallbackMethod_
                                             v1::PolicyService::WithRawCallbackMethod_GetSnapshot<
                                                 v1::PolicyService::Service>>>> {
  public:
-  // `store` must outlive the service; `token`: required bearer token, or empty.
-  PolicyServiceImpl(PolicyStore* store, std::string token)
-      : store_(store), token_(std::move(token)) {}
+  // `store` (and `budget`, when given) must outlive the service; `token`:
+  // required bearer token, or empty. `budget` bounds the memory of answers
+  // not yet read (policies, snapshots, watch streams' writes; null: unbounded).
+  PolicyServiceImpl(PolicyStore* store, std::string token, ResponseBudget* budget = nullptr)
+      : store_(store), token_(std::move(token)), budget_(budget) {}
 
   grpc::ServerUnaryReactor* GetLatestPolicy(grpc::CallbackServerContext* context,
                                             const grpc::ByteBuffer* request,
@@ -101,6 +104,7 @@ class PolicyServiceImpl final : public v1::PolicyService::WithRawCallbackMethod_
 
   PolicyStore* store_;
   std::string token_;
+  ResponseBudget* budget_;
 };
 
 }  // namespace sac::learner

@@ -1,18 +1,18 @@
 #include "learner/policy_service.h"
 
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <thread>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include "common/server.h"
 #include "common/policy_metadata.h"
 #include "common/safetensors.h"
+#include "common/server.h"
 #include "common/tensor_codec.h"
 #include "tests/testing/process.h"
+#include "tests/testing/stalled_http2_client.h"
 
 namespace sac::learner {
 namespace {
@@ -176,6 +176,90 @@ TEST_F(PolicyServiceTest, SnapshotsListedAndServedByVersion) {
   ASSERT_TRUE(stub_->ListSnapshots(&c5, {}, &list).ok());
   ASSERT_EQ(list.snapshots_size(), 1);
   EXPECT_EQ(list.snapshots(0).version(), 20u);
+}
+
+// Clients that never read their answers (stalled HTTP/2 connections) ask for
+// snapshots and policies and watch the stream, again and again: the memory
+// those answers hold stays within the budget (per client and in all), the
+// calls past it are refused, and a well-behaved client is served meanwhile.
+TEST(PolicyServiceBudgetTest, UnreadAnswersStayWithinTheBudget) {
+  const std::string dir = testing::MakeTempDir("policy_budget");
+  MetricsRegistry metrics;
+  PolicyStore store(dir, &metrics);
+  constexpr int64_t kTotal = 8 << 20, kPerClient = 2 << 20;
+  Counter* refused = metrics.AddCounter("sac_test_refused_total", "x")->Get();
+  ResponseBudget budget(kTotal, kPerClient, nullptr, refused);
+  PolicyServiceImpl service(&store, "", &budget);
+  v1::ServerConfig config;
+  config.set_grpc_address("127.0.0.1:0");
+  auto endpoints = StartServing(config, {&service}, &metrics, "");
+  ASSERT_TRUE(endpoints.ok()) << endpoints.status();
+  // A policy of 400 KB, and its snapshot file of the same size.
+  auto policy = std::make_shared<v1::Policy>();
+  policy->mutable_metadata()->set_version(1);
+  EncodeVector(std::vector<float>(100000, 0.25f), policy->add_tensors()->mutable_tensor());
+  ASSERT_TRUE(store.Publish(policy).ok());
+  SafetensorsFile f;
+  v1::PolicyMetadata m;
+  m.set_task("Hopper-v5");
+  m.set_obs_dim(11);
+  m.set_act_dim(3);
+  m.set_version(1);
+  EncodeVector(std::vector<float>(3, -1.f), m.mutable_action_low());
+  EncodeVector(std::vector<float>(3, 1.f), m.mutable_action_high());
+  f.metadata = PolicyMetadataToStrings(m);
+  f.tensors["policy.fc0.weight"] = {{100000}, std::vector<float>(100000, 0.5f)};
+  std::ofstream(dir + "/" + PolicyStore::SnapshotFileName(1), std::ios::binary)
+      << SerializeSafetensors(f);
+
+  std::vector<std::unique_ptr<testing::StalledClient>> stalled;
+  const std::string any = v1::GetSnapshotRequest().SerializeAsString();
+  constexpr int kClients = 6, kCalls = 30;
+  for (int k = 0; k < kClients; ++k) {
+    stalled.push_back(std::make_unique<testing::StalledClient>());
+    ASSERT_TRUE(stalled.back()->Connect(endpoints->grpc_port));
+    for (int i = 0; i < kCalls; ++i) {
+      const char* method = i % 3 == 0   ? "/sac.v1.PolicyService/GetSnapshot"
+                           : i % 3 == 1 ? "/sac.v1.PolicyService/GetLatestPolicy"
+                                        : "/sac.v1.PolicyService/WatchPolicy";
+      ASSERT_TRUE(stalled.back()->Call(method, any));
+    }
+  }
+  // Every call was served (its answer held) or refused: with 400 KB answers
+  // each client holds at most 5 (2 MiB), and all of them at most 20 (8 MiB).
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const int64_t held = budget.pending_bytes() / 400000;
+        return held + static_cast<int64_t>(refused->Value()) >= kClients * kCalls;
+      },
+      absl::Seconds(30)))
+      << "pending " << budget.pending_bytes() << " refused " << refused->Value();
+  EXPECT_LE(budget.pending_bytes(), kTotal);
+  EXPECT_GT(budget.pending_bytes(), kTotal / 2);
+  // A well-behaved client on a connection of its own: its answers are read,
+  // so they only pass through the budget. (It needs room left: with the
+  // process bound reached it would be refused as well; per-client bounds keep
+  // a few stalled clients from reaching it.)
+  auto channel = MakeChannel("127.0.0.1:" + std::to_string(endpoints->grpc_port), {});
+  ASSERT_TRUE(channel.ok());
+  auto stub = v1::PolicyService::NewStub(*channel);
+  stalled.resize(2);  // four clients leave: their answers are freed
+  ASSERT_TRUE(testing::WaitFor([&] { return budget.pending_bytes() <= 2 * kPerClient; },
+                               absl::Seconds(30)));
+  for (int i = 0; i < 10; ++i) {
+    grpc::ClientContext c;
+    v1::Snapshot snap;
+    ASSERT_TRUE(stub->GetSnapshot(&c, {}, &snap).ok()) << i;
+    EXPECT_EQ(snap.metadata().version(), 1u);
+    grpc::ClientContext c2;
+    v1::Policy p;
+    ASSERT_TRUE(stub->GetLatestPolicy(&c2, {}, &p).ok()) << i;
+    EXPECT_EQ(p.tensors_size(), 1);
+  }
+  stalled.clear();
+  EXPECT_TRUE(testing::WaitFor([&] { return budget.pending_bytes() == 0; }, absl::Seconds(30)));
+  store.Shutdown();
+  endpoints->grpc_server->Shutdown();
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     SAC_LOG(ERROR) << "cannot open the shard: " << shard.status();
     return 1;
   }
-  sac::replay::ReplayService service(shard->get(), *token);
+  auto budget = sac::MakeResponseBudget(config.server(), &registry);
+  sac::replay::ReplayService service(shard->get(), *token, budget.get());
   auto endpoints = sac::StartServing(config.server(), {&service}, &registry, *token);
   if (!endpoints.ok()) {
     SAC_LOG(ERROR) << endpoints.status();

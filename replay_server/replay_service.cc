@@ -257,27 +257,42 @@ class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   grpc::ByteBuffer ack_bytes_ ABSL_GUARDED_BY(mu_);  // acks_.front() while it is written
 };
 
+// A gRPC thread keeps its sample buffers for the next sample up to this size
+// (a batch of 256 Humanoid rows is 0.74 MB); larger ones are freed, so that a
+// few huge samples do not leave every thread holding their size.
+constexpr size_t kKeptWriterBytes = 1u << 20;
+
 // Draws `n` rows into this thread's column buffers and encodes the answer
-// into one slice of `response` (the only copy after the gather from the table).
-absl::Status SampleInto(ReplayShard* shard, int64_t n, grpc::ByteBuffer* response) {
+// into one slice of `response` (the only copy after the gather from the table),
+// held by `reservation` (when there is one) until gRPC frees it.
+absl::Status SampleInto(ReplayShard* shard, int64_t n,
+                        std::unique_ptr<ResponseBudget::Reservation> reservation,
+                        grpc::ByteBuffer* response) {
   thread_local SampleResponseWriter writer;
   writer.Reset(shard->table()->spec(), n);
   ASSIGN_OR_RETURN(const int64_t size, shard->SampleInto(n, writer.columns()));
   const size_t bytes = writer.Measure(static_cast<uint64_t>(size));
-  grpc_slice slice = grpc_slice_malloc(bytes);
-  writer.Encode(GRPC_SLICE_START_PTR(slice));
-  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
-  *response = grpc::ByteBuffer(&owned, 1);
+  if (reservation != nullptr) {
+    uint8_t* data = nullptr;
+    *response = ResponseBudget::Allocate(std::move(reservation), bytes, &data);
+    writer.Encode(data);
+  } else {
+    grpc_slice slice = grpc_slice_malloc(bytes);
+    writer.Encode(GRPC_SLICE_START_PTR(slice));
+    grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+    *response = grpc::ByteBuffer(&owned, 1);
+  }
   // A thread keeps its buffers for the next sample, unless they are large.
-  if (bytes > (8u << 20)) writer = SampleResponseWriter();
+  if (bytes > kKeptWriterBytes) writer = SampleResponseWriter();
   return absl::OkStatus();
 }
 
 // Samples once admitted and records the wait and the latency.
 absl::Status SampleAdmitted(ReplayShard* shard, int64_t n, absl::Duration waited, absl::Time start,
+                            std::unique_ptr<ResponseBudget::Reservation> reservation,
                             grpc::ByteBuffer* response) {
   shard->metrics()->sample_wait->Observe(absl::ToDoubleSeconds(waited));
-  RETURN_IF_ERROR(SampleInto(shard, n, response));
+  RETURN_IF_ERROR(SampleInto(shard, n, std::move(reservation), response));
   shard->metrics()->sample_latency->Observe(absl::ToDoubleSeconds(absl::Now() - start));
   return absl::OkStatus();
 }
@@ -287,11 +302,14 @@ absl::Status SampleAdmitted(ReplayShard* shard, int64_t n, absl::Duration waited
 class SampleReactor final : public grpc::ServerUnaryReactor {
  public:
   SampleReactor(ReplayShard* shard, grpc::CallbackServerContext* context, int64_t n,
-                absl::Time start, grpc::ByteBuffer* response)
-      : shard_(shard) {
+                absl::Time start, std::unique_ptr<ResponseBudget::Reservation> reservation,
+                grpc::ByteBuffer* response)
+      : shard_(shard), reservation_(std::move(reservation)) {
     const RateLimiter::Ticket ticket = shard_->limiter()->AwaitSample(
         n, DeadlineOf(context), [this, n, start, response](absl::Status s, absl::Duration waited) {
-          FinishOnce(s.ok() ? SampleAdmitted(shard_, n, waited, start, response) : s);
+          FinishOnce(
+              s.ok() ? SampleAdmitted(shard_, n, waited, start, std::move(reservation_), response)
+                     : s);
         });
     ticket_.store(ticket);
     // OnCancel may have run before the ticket was known.
@@ -313,6 +331,8 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
   }
 
   ReplayShard* const shard_;
+  // Reserved for the answer while it waits; moved into the answer's slice.
+  std::unique_ptr<ResponseBudget::Reservation> reservation_;
   std::atomic<RateLimiter::Ticket> ticket_{0};
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
@@ -385,10 +405,26 @@ grpc::ServerUnaryReactor* ReplayService::Sample(grpc::CallbackServerContext* con
     shard_->metrics()->rejected_sample->Increment();
     return finish(invalid);
   }
+  // The answer's memory is reserved before it is drawn (and before the rate
+  // limiter counts it): a client with too many answers unread is refused.
+  std::unique_ptr<ResponseBudget::Reservation> reservation;
+  if (budget_ != nullptr) {
+    auto reserved = budget_->Reserve(
+        context->peer(),
+        static_cast<int64_t>(SampleResponseWriter::MaxBytes(shard_->table()->spec(), n)));
+    if (!reserved.ok()) {
+      shard_->metrics()->rejected_sample->Increment();
+      return finish(reserved.status());
+    }
+    reservation = std::move(*reserved);
+  }
   absl::StatusOr<bool> admitted = shard_->limiter()->TrySample(n);
   if (!admitted.ok()) return finish(admitted.status());
-  if (*admitted) return finish(SampleAdmitted(shard_, n, absl::ZeroDuration(), start, response));
-  return new SampleReactor(shard_, context, n, start, response);
+  if (*admitted) {
+    return finish(
+        SampleAdmitted(shard_, n, absl::ZeroDuration(), start, std::move(reservation), response));
+  }
+  return new SampleReactor(shard_, context, n, start, std::move(reservation), response);
 }
 
 grpc::ServerUnaryReactor* ReplayService::UpdatePriorities(grpc::CallbackServerContext* context,

@@ -15,6 +15,7 @@
 
 #include <string>
 
+#include "common/response_budget.h"
 #include "replay_server/shard.h"
 #include "sac/v1/replay.grpc.pb.h"
 
@@ -31,9 +32,11 @@ class ReplayService final : public v1::ReplayService::WithRawCallbackMethod_Inse
                                         v1::ReplayService::WithRawCallbackMethod_GetStatus<
                                             v1::ReplayService::Service>>>> {
  public:
-  // `shard` must outlive the service. `auth_token` empty: no token required.
-  ReplayService(ReplayShard* shard, std::string auth_token)
-      : shard_(shard), token_(std::move(auth_token)) {}
+  // `shard` (and `budget`, when given) must outlive the service.
+  // `auth_token` empty: no token required. `budget`: bounds the memory of
+  // sample answers not yet read (null: unbounded).
+  ReplayService(ReplayShard* shard, std::string auth_token, ResponseBudget* budget = nullptr)
+      : shard_(shard), token_(std::move(auth_token)), budget_(budget) {}
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Insert(
       grpc::CallbackServerContext* context) override;
@@ -53,6 +56,7 @@ class ReplayService final : public v1::ReplayService::WithRawCallbackMethod_Inse
  private:
   ReplayShard* const shard_;
   const std::string token_;
+  ResponseBudget* const budget_;
 };
 
 }  // namespace sac::replay

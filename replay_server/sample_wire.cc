@@ -82,6 +82,16 @@ uint8_t* PutTensor(int field, std::initializer_list<int64_t> shape, const float*
 
 }  // namespace
 
+size_t SampleResponseWriter::MaxBytes(const TableSpec& spec, int64_t rows) {
+  // Per row: obs, action, reward, next_obs and probability as float32, two
+  // flag bytes, policy_version and key (64-bit varints, at most 10 bytes each)
+  // and actor_id (32-bit, at most 5). Per response: tags, lengths and shapes,
+  // fewer than 32 fields of at most 1 + 10 + 10 bytes.
+  const size_t n = static_cast<size_t>(rows);
+  const size_t floats = 2 * static_cast<size_t>(spec.obs_dim) + spec.act_dim + 2;
+  return n * (floats * sizeof(float) + 2 + 10 + 10 + 5) + 32 * 21;
+}
+
 void SampleResponseWriter::Reset(const TableSpec& spec, int64_t rows) {
   spec_ = spec;
   rows_ = rows;
@@ -96,10 +106,9 @@ void SampleResponseWriter::Reset(const TableSpec& spec, int64_t rows) {
   policy_version_.resize(n);
   key_.resize(n);
   actor_id_.resize(n);
-  columns_ = {obs_.data(),        action_.data(),    reward_.data(),
-              next_obs_.data(),   probability_.data(), terminated_.data(),
-              truncated_.data(),  policy_version_.data(), key_.data(),
-              actor_id_.data()};
+  columns_ = {obs_.data(),         action_.data(),     reward_.data(),    next_obs_.data(),
+              probability_.data(), terminated_.data(), truncated_.data(), policy_version_.data(),
+              key_.data(),         actor_id_.data()};
 }
 
 size_t SampleResponseWriter::BatchPayload() const {

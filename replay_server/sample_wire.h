@@ -19,6 +19,11 @@ namespace sac::replay {
 
 class SampleResponseWriter {
  public:
+  // At least the bytes Measure() can return for `rows` rows of `spec`,
+  // whatever their values (every varint at its widest): what a response
+  // reserves before it is drawn.
+  static size_t MaxBytes(const TableSpec& spec, int64_t rows);
+
   // Sizes the columns for `rows` rows of `spec`. Reusing a writer for the same
   // sizes allocates nothing.
   void Reset(const TableSpec& spec, int64_t rows);
