@@ -1,24 +1,30 @@
 // Fuzz target: the replay shard's RPCs as a client reaches them (replay_server/
-// replay_service.h): request bytes are parsed as the protobuf messages, sent
-// through an in-process gRPC channel to a real ReplayService over a real
-// ReplayShard, validated there (token, sequence, ValidateBatch, rate-limiter
-// checks, batch_size bounds, priorities) and stored or refused.
+// replay_service.h): request bytes are sent as they are over loopback TCP to a
+// real ReplayService over a real ReplayShard, parsed, validated there (token,
+// sequence, ValidateBatch, rate-limiter checks, batch_size bounds, priorities)
+// and stored or refused.
 // Input: [u8 op][u8 auth][request bytes]. op % 4: 0 Insert (a stream of up to
 // four requests, each [u16 length][InsertRequest]), 1 Sample (SampleRequest),
-// 2 UpdatePriorities (UpdatePrioritiesRequest), 3 GetStatus. auth % 3: 0 the
-// right bearer token, 1 none, 2 a wrong one.
+// 2 UpdatePriorities (UpdatePrioritiesRequest), 3 GetStatus
+// (ReplayStatusRequest). auth % 3: 0 the right bearer token, 1 none, 2 a wrong
+// one.
 // The shard: obs_dim 3, act_dim 2, capacity 64, prioritized, min_size_to_sample
 // 1, 256 KiB messages, 8 rows inserted at start (the seeds use these).
+// Requests travel as the input's own bytes (raw calls), parsed by the service.
 // Properties: status codes are only those the service documents; without the
-// right token nothing runs (UNAUTHENTICATED) and nothing changes; an Insert
-// stream acks its valid prefix in order and the table grows by exactly the
-// acked rows (a refused batch changes nothing); a sample response holds exactly
-// batch_size valid rows with keys and probabilities; updates count at most the
-// keys given.
+// right token nothing runs (UNAUTHENTICATED) and nothing changes; bytes that
+// parse as no request get INVALID_ARGUMENT naming the message type, and an
+// Insert stream with such a message never ends OK; an Insert stream acks its
+// valid prefix in order and the table grows by exactly the acked rows (a
+// refused batch changes nothing); a sample response holds exactly batch_size
+// valid rows with keys and probabilities; updates count at most the keys given.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/rpc_method.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
+
 #include <memory>
 #include <set>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -78,14 +84,49 @@ struct Server {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(kMaxMessage);
     args.SetMaxSendMessageSize(kMaxMessage);
-    stub = v1::ReplayService::NewStub(grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), args));
+    channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                        grpc::InsecureChannelCredentials(), args);
   }
   std::unique_ptr<replay::ReplayShard> shard;
   std::unique_ptr<replay::ReplayService> service;
   std::unique_ptr<grpc::Server> server;
-  std::unique_ptr<v1::ReplayService::Stub> stub;
+  std::shared_ptr<grpc::Channel> channel;
 };
+
+grpc::ByteBuffer Bytes(absl::string_view bytes) {
+  grpc::Slice slice(bytes.data(), bytes.size());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// A unary call of ReplayService/`method` with `request` as the request's
+// bytes; the response's bytes in `*response`.
+grpc::Status RawUnary(Server& server, grpc::ClientContext* context, const char* method,
+                      absl::string_view request, std::string* response) {
+  const std::string name = absl::StrCat("/sac.v1.ReplayService/", method);
+  const grpc::internal::RpcMethod rpc(name.c_str(), grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::ByteBuffer out;
+  grpc::Status s = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+      server.channel.get(), rpc, context, Bytes(request), &out);
+  std::vector<grpc::Slice> slices;
+  response->clear();
+  if (s.ok() && out.Dump(&slices).ok()) {
+    for (const auto& slice : slices) {
+      response->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  return s;
+}
+
+// Unparseable bytes must be refused as INVALID_ARGUMENT naming `type` (when
+// the call carried the right token).
+void CheckUnparseable(const grpc::Status& s, int auth, const char* rpc, const char* type) {
+  if (auth != 0) return;  // CheckCode requires UNAUTHENTICATED
+  if (s.error_code() != grpc::StatusCode::INVALID_ARGUMENT ||
+      s.error_message().find(type) == std::string::npos) {
+    Fail(absl::StrCat(rpc, ": unparseable request answered ", s.error_code(), ": ",
+                      s.error_message()));
+  }
+}
 
 Server& TheServer() {
   static Server* server = new Server();  // lives for the whole fuzzing process
@@ -113,56 +154,82 @@ void CheckCode(const grpc::Status& s, std::set<grpc::StatusCode> allowed, int au
 }
 
 void Insert(Server& server, sac::fuzz::FuzzInput* in, int auth) {
+  // The pieces as sent; those that parse, in order, up to the first that does not.
+  std::vector<absl::string_view> pieces;
   std::vector<v1::InsertRequest> requests;
-  while (!in->empty() && requests.size() < 4) {
-    const absl::string_view piece = in->Piece();
+  bool unparseable = false;
+  while (!in->empty() && pieces.size() < 4) {
+    pieces.push_back(in->Piece());
     v1::InsertRequest r;
-    if (!r.ParseFromArray(piece.data(), static_cast<int>(piece.size()))) return;
-    requests.push_back(std::move(r));
+    if (unparseable) continue;
+    if (r.ParseFromArray(pieces.back().data(), static_cast<int>(pieces.back().size()))) {
+      requests.push_back(std::move(r));
+    } else {
+      unparseable = true;
+    }
   }
   replay::ReplayTable* table = server.shard->table();
   const uint64_t inserts_before = table->inserts_total();
   grpc::ClientContext context;
   Prepare(&context, auth);
-  auto stream = server.stub->Insert(&context);
-  for (const auto& r : requests) {
-    if (!stream->Write(r)) break;  // the server ended the stream (a refused batch)
+  const grpc::internal::RpcMethod rpc("/sac.v1.ReplayService/Insert",
+                                      grpc::internal::RpcMethod::BIDI_STREAMING);
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          server.channel.get(), rpc, &context));
+  for (absl::string_view piece : pieces) {
+    if (!stream->Write(Bytes(piece))) break;  // the server ended the stream (a refused batch)
   }
   stream->WritesDone();
   std::vector<v1::InsertResponse> acks;
-  v1::InsertResponse ack;
-  while (stream->Read(&ack)) acks.push_back(ack);
+  grpc::ByteBuffer ack_bytes;
+  while (stream->Read(&ack_bytes)) {
+    v1::InsertResponse ack;
+    if (!grpc::SerializationTraits<v1::InsertResponse>::Deserialize(&ack_bytes, &ack).ok()) {
+      Fail("an ack that does not parse");
+    }
+    acks.push_back(ack);
+  }
   const grpc::Status status = stream->Finish();
   CheckCode(status,
             {grpc::StatusCode::OK, grpc::StatusCode::INVALID_ARGUMENT,
              grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::FAILED_PRECONDITION},
             auth, "Insert");
   if (acks.size() > requests.size()) Fail("more acks than batches");
-  if (status.ok() && acks.size() != requests.size()) Fail("an OK stream left batches unacked");
+  if (status.ok() && (unparseable || acks.size() != requests.size())) {
+    Fail("an OK stream left batches unacked or unparsed");
+  }
+  // Every batch before the unparseable one was stored: the stream ended there.
+  if (unparseable && acks.size() == requests.size()) {
+    CheckUnparseable(status, auth, "Insert", "sac.v1.InsertRequest");
+  }
   uint64_t acked_rows = 0;
   for (size_t i = 0; i < acks.size(); ++i) {
     if (acks[i].sequence() != requests[i].sequence()) Fail("ack out of order");
     acked_rows += static_cast<uint64_t>(requests[i].batch().obs().shape(0));
   }
   if (table->inserts_total() - inserts_before != acked_rows) {
-    Fail(absl::StrCat("table grew by ", table->inserts_total() - inserts_before,
-                      " rows, acked ", acked_rows));
+    Fail(absl::StrCat("table grew by ", table->inserts_total() - inserts_before, " rows, acked ",
+                      acked_rows));
   }
 }
 
 void Sample(Server& server, sac::fuzz::FuzzInput* in, int auth) {
   const absl::string_view bytes = in->Rest();
   v1::SampleRequest request;
-  if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return;
+  const bool parsed = request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
   grpc::ClientContext context;
   Prepare(&context, auth);
-  v1::SampleResponse response;
-  const grpc::Status status = server.stub->Sample(&context, request, &response);
+  std::string response_bytes;
+  const grpc::Status status = RawUnary(server, &context, "Sample", bytes, &response_bytes);
   CheckCode(status,
             {grpc::StatusCode::OK, grpc::StatusCode::INVALID_ARGUMENT,
              grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::FAILED_PRECONDITION},
             auth, "Sample");
+  if (!parsed) return CheckUnparseable(status, auth, "Sample", "sac.v1.SampleRequest");
   if (!status.ok()) return;
+  v1::SampleResponse response;
+  if (!response.ParseFromString(response_bytes)) Fail("sample response does not parse");
   const int64_t b = request.batch_size();
   auto batch = replay::ValidateBatch(response.batch(), {kObs, kAct}, b);
   if (!batch.ok()) Fail("sample response is not a valid batch: " + batch.status().ToString());
@@ -178,24 +245,39 @@ void Sample(Server& server, sac::fuzz::FuzzInput* in, int auth) {
 void UpdatePriorities(Server& server, sac::fuzz::FuzzInput* in, int auth) {
   const absl::string_view bytes = in->Rest();
   v1::UpdatePrioritiesRequest request;
-  if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return;
+  const bool parsed = request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
   grpc::ClientContext context;
   Prepare(&context, auth);
-  v1::UpdatePrioritiesResponse response;
-  const grpc::Status status = server.stub->UpdatePriorities(&context, request, &response);
+  std::string response_bytes;
+  const grpc::Status status =
+      RawUnary(server, &context, "UpdatePriorities", bytes, &response_bytes);
   CheckCode(status, {grpc::StatusCode::OK, grpc::StatusCode::INVALID_ARGUMENT}, auth,
             "UpdatePriorities");
+  if (!parsed) {
+    return CheckUnparseable(status, auth, "UpdatePriorities", "sac.v1.UpdatePrioritiesRequest");
+  }
+  v1::UpdatePrioritiesResponse response;
+  if (status.ok() && !response.ParseFromString(response_bytes)) Fail("update response");
   if (status.ok() && response.updated() > static_cast<uint64_t>(request.key_size())) {
     Fail("more rows updated than keys given");
   }
 }
 
-void GetStatus(Server& server, int auth) {
+void GetStatus(Server& server, sac::fuzz::FuzzInput* in, int auth) {
+  const absl::string_view bytes = in->Rest();
+  v1::ReplayStatusRequest request;
+  const bool parsed = request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
   grpc::ClientContext context;
   Prepare(&context, auth);
-  v1::ReplayStatus response;
-  const grpc::Status status = server.stub->GetStatus(&context, {}, &response);
+  std::string response_bytes;
+  const grpc::Status status = RawUnary(server, &context, "GetStatus", bytes, &response_bytes);
+  if (!parsed) {
+    CheckCode(status, {grpc::StatusCode::INVALID_ARGUMENT}, auth, "GetStatus");
+    return CheckUnparseable(status, auth, "GetStatus", "sac.v1.ReplayStatusRequest");
+  }
   CheckCode(status, {grpc::StatusCode::OK}, auth, "GetStatus");
+  v1::ReplayStatus response;
+  if (status.ok() && !response.ParseFromString(response_bytes)) Fail("status response");
   if (status.ok() && (response.size() > kCapacity || response.capacity() != kCapacity)) {
     Fail("status reports an impossible table");
   }
@@ -220,7 +302,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       UpdatePriorities(server, &in, auth);
       break;
     case 3:
-      GetStatus(server, auth);
+      GetStatus(server, &in, auth);
       break;
   }
   if (auth != 0 && server.shard->table()->inserts_total() != before) {
