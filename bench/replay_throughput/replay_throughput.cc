@@ -37,10 +37,10 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/server.h"
@@ -128,9 +128,8 @@ class RawService final : public v1::ReplayService::CallbackService {
       }
       v1::InsertResponse& ack = acks_.emplace_back();
       ack.set_sequence(request_.sequence());
-      const auto rows = static_cast<uint64_t>(request_.batch().reward().shape_size() > 0
-                                                  ? request_.batch().reward().shape(0)
-                                                  : 0);
+      const auto rows = static_cast<uint64_t>(
+          request_.batch().reward().shape_size() > 0 ? request_.batch().reward().shape(0) : 0);
       ack.set_first_key(service_->next_key_.fetch_add(rows, std::memory_order_relaxed));
       ack.set_table_size(static_cast<uint64_t>(service_->rows_));
       MaybeWrite();
@@ -175,7 +174,8 @@ class RawService final : public v1::ReplayService::CallbackService {
 
 struct Server {
   MetricsRegistry registry;
-  std::unique_ptr<ReplayShard> shard;  // null for the raw service
+  std::unique_ptr<ReplayShard> shard;      // null for the raw service
+  std::unique_ptr<ResponseBudget> budget;  // null for the raw service
   std::unique_ptr<grpc::Service> service;
   ServingEndpoints endpoints;
   std::string address;
@@ -200,7 +200,9 @@ std::unique_ptr<Server> StartServer(bool raw, bool durable, int index, const std
       std::exit(1);
     }
     s->shard = std::move(*shard);
-    s->service = std::make_unique<ReplayService>(s->shard.get(), "");
+    // The bound on unread answers, as sac-replay has it (the config's defaults).
+    s->budget = MakeResponseBudget(v1::ServerConfig(), &s->registry);
+    s->service = std::make_unique<ReplayService>(s->shard.get(), "", s->budget.get());
   }
   v1::ServerConfig config;
   config.set_grpc_address("127.0.0.1:0");
@@ -253,9 +255,9 @@ Figures Median(std::vector<Figures> runs) {
   };
   for (double Figures::*field :
        {&Figures::insert, &Figures::sample, &Figures::both_insert, &Figures::both_sample,
-        &Figures::paced_insert, &Figures::paced_sample,
-        &Figures::p50_us, &Figures::p99_us, &Figures::insert_cpu, &Figures::sample_cpu,
-        &Figures::server_sample_us, &Figures::both_cores, &Figures::both_switches}) {
+        &Figures::paced_insert, &Figures::paced_sample, &Figures::p50_us, &Figures::p99_us,
+        &Figures::insert_cpu, &Figures::sample_cpu, &Figures::server_sample_us,
+        &Figures::both_cores, &Figures::both_switches}) {
     m.*field = median(field);
   }
   return m;
@@ -298,7 +300,8 @@ double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int write
   uint64_t rows = 0;
   for (auto& w : writers) rows += w->stats().acked_rows;
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-  if (per_cpu_second) *per_cpu_second = static_cast<double>(rows) / (ProcessCpuSeconds() - cpu_start);
+  if (per_cpu_second)
+    *per_cpu_second = static_cast<double>(rows) / (ProcessCpuSeconds() - cpu_start);
   for (auto& w : writers) (void)w->Flush(absl::Seconds(30));
   return static_cast<double>(rows) / elapsed;
 }
@@ -421,10 +424,10 @@ void RunPhase(const Side& side, const std::string& phase, absl::Duration seconds
     std::thread t([&] { ins = RunInserts(side.servers, 2, seconds); });
     f->both_sample = RunSamples(side.sampler.get(), 4, seconds);
     t.join();
-    f->both_cores =
-        (ProcessCpuSeconds() - cpu_start) / absl::ToDoubleSeconds(absl::Now() - start);
+    f->both_cores = (ProcessCpuSeconds() - cpu_start) / absl::ToDoubleSeconds(absl::Now() - start);
     f->both_insert = ins.load();
-    const double rows = (f->both_insert + f->both_sample) * absl::ToDoubleSeconds(absl::Now() - start);
+    const double rows =
+        (f->both_insert + f->both_sample) * absl::ToDoubleSeconds(absl::Now() - start);
     f->both_switches = (ProcessContextSwitches() - switches_start) / (rows / kBatch);
   } else if (phase == "paced") {
     RunPaced(side.servers, side.sampler.get(), 4, seconds, &f->paced_insert, &f->paced_sample);
@@ -552,10 +555,11 @@ void MeasureDirect(absl::Duration seconds) {
     }
   }
   const double sample = rows / (ThreadCpuSeconds() - cpu);
-  std::printf("shard alone (no gRPC, 1 thread, %ld rows held): insert %.0f rows/cpu-s (%.1f us per "
-              "batch of %ld: validate %.1f, store %.1f), sample %.0f rows/cpu-s (%.1f us per batch)\n",
-              static_cast<long>(shard->table()->size()), insert, 1e6 * kBatch / insert,
-              static_cast<long>(kBatch), validate_us, store_us, sample, 1e6 * kBatch / sample);
+  std::printf(
+      "shard alone (no gRPC, 1 thread, %ld rows held): insert %.0f rows/cpu-s (%.1f us per "
+      "batch of %ld: validate %.1f, store %.1f), sample %.0f rows/cpu-s (%.1f us per batch)\n",
+      static_cast<long>(shard->table()->size()), insert, 1e6 * kBatch / insert,
+      static_cast<long>(kBatch), validate_us, store_us, sample, 1e6 * kBatch / sample);
 }
 
 // A full 1e6-row table: the copy made under the insert lock, and a whole
@@ -585,10 +589,11 @@ void MeasureSnapshot(const std::string& dir) {
   const double snap_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
   if (s.ok()) s = first;
   std::printf("first snapshot (allocating its copy) %.0f ms\n", first_ms);
-  std::printf("snapshot of %ld rows (%.0f MB): copy under the insert lock %.0f ms, whole snapshot "
-              "%.0f ms (%s), later snapshots\n",
-              static_cast<long>(copy.size), copy.size * TableSpec{kObs, kAct}.row_bytes() / 1e6,
-              copy_ms, snap_ms, s.ok() ? "ok" : s.ToString().c_str());
+  std::printf(
+      "snapshot of %ld rows (%.0f MB): copy under the insert lock %.0f ms, whole snapshot "
+      "%.0f ms (%s), later snapshots\n",
+      static_cast<long>(copy.size), copy.size * TableSpec{kObs, kAct}.row_bytes() / 1e6, copy_ms,
+      snap_ms, s.ok() ? "ok" : s.ToString().c_str());
 }
 
 }  // namespace
@@ -639,7 +644,8 @@ int main(int argc, char** argv) {
       }
     } else if (absl::ConsumePrefix(&a, "--service=")) {
       if (a != "both" && a != "ours" && a != "raw") {
-        std::fprintf(stderr, "--service: '%s', expected both, ours or raw\n", std::string(a).c_str());
+        std::fprintf(stderr, "--service: '%s', expected both, ours or raw\n",
+                     std::string(a).c_str());
         return 2;
       }
       service = std::string(a);
@@ -656,18 +662,20 @@ int main(int argc, char** argv) {
   sac::SkipMutexDeadlockGraph();
   char tmpl[] = "/tmp/replay_bench_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
-  std::printf("replay_throughput: HalfCheetah rows (obs %ld, act %ld, %ld bytes in the table), "
-              "batch %ld, tables of %ld rows, %.1f s per phase, median of %d runs, durability %s\n",
-              static_cast<long>(kObs), static_cast<long>(kAct),
-              static_cast<long>(TableSpec{kObs, kAct}.row_bytes()), static_cast<long>(kBatch),
-              static_cast<long>(g_capacity), seconds, repeats, durable ? "on (fsync=batch)" : "off");
+  std::printf(
+      "replay_throughput: HalfCheetah rows (obs %ld, act %ld, %ld bytes in the table), "
+      "batch %ld, tables of %ld rows, %.1f s per phase, median of %d runs, durability %s\n",
+      static_cast<long>(kObs), static_cast<long>(kAct),
+      static_cast<long>(TableSpec{kObs, kAct}.row_bytes()), static_cast<long>(kBatch),
+      static_cast<long>(g_capacity), seconds, repeats, durable ? "on (fsync=batch)" : "off");
   if (phase == "all") MeasureDirect(absl::Seconds(seconds));
   if (durable) MeasureSnapshot(dir);
   if (shard_only) shard_counts.clear();
   if (!shard_only) {
-    std::printf("insert+sample: inserts and samples at once; free mix: each as fast as it goes "
-                "(the scheduler sets the split; a stress figure); 256:1: one batch-256 sample per "
-                "inserted row (the paper's ratio, issue 6's target), rows/s as (inserted+sampled)\n");
+    std::printf(
+        "insert+sample: inserts and samples at once; free mix: each as fast as it goes "
+        "(the scheduler sets the split; a stress figure); 256:1: one batch-256 sample per "
+        "inserted row (the paper's ratio, issue 6's target), rows/s as (inserted+sampled)\n");
     std::printf("%-7s %-11s %14s %14s %30s %26s %8s %8s\n", "shards", "service", "insert rows/s",
                 "sample rows/s", "insert+sample, free mix", "insert+sample, 256:1", "p50 us",
                 "p99 us");
@@ -711,9 +719,9 @@ int main(int argc, char** argv) {
     };
     auto show = [](const std::vector<double>& r) {
       if (r.empty()) return std::string("-");
-      return r.size() == 1 ? absl::StrFormat("%.2fx", r[0])
-                           : absl::StrFormat("%.2fx (%.2f-%.2f)", r[r.size() / 2], r.front(),
-                                             r.back());
+      return r.size() == 1
+                 ? absl::StrFormat("%.2fx", r[0])
+                 : absl::StrFormat("%.2fx (%.2f-%.2f)", r[r.size() / 2], r.front(), r.back());
     };
     auto insert_of = [](const Figures& f) { return f.insert; };
     auto sample_of = [](const Figures& f) { return f.sample; };
