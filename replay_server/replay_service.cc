@@ -29,6 +29,11 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
   return absl::FromChrono(d);
 }
 
+// Acks an Insert stream may have queued (the client not reading them) before
+// the stream stops reading batches: a client that never reads its acks is held
+// back by flow control instead of growing the queue (about 50 bytes an ack).
+constexpr size_t kMaxQueuedAcks = 1024;
+
 // The Insert stream. States (under mu_): `busy_` counts batches between their
 // read and their hand-off to the shard (including limiter waits), `unacked_`
 // batches handed off whose log commit has not called back, `acks_` acks not yet
@@ -102,15 +107,25 @@ class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    acks_.pop_front();
-    if (!ok) {
-      broken_ = true;
-      if (error_.ok()) error_ = absl::CancelledError("insert stream: ack not delivered");
+    bool read = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      acks_.pop_front();
+      if (!ok) {
+        broken_ = true;
+        if (error_.ok()) error_ = absl::CancelledError("insert stream: ack not delivered");
+      }
+      // The client takes its acks again: read on.
+      if (read_paused_ && error_.ok() && !finished_ && !AcksFullLocked()) {
+        read_paused_ = false;
+        reading_ = true;
+        read = true;
+      }
+      MaybeWriteLocked();
+      MaybeFinishLocked();
     }
-    MaybeWriteLocked();
-    MaybeFinishLocked();
+    if (read) StartRead(&request_bytes_);
   }
 
   void OnCancel() override {
@@ -194,14 +209,20 @@ class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       }
       MaybeFinishLocked();
     });
-    // The shard copied the rows: the request buffer may take the next batch.
+    // The shard copied the rows: the request buffer may take the next batch,
+    // unless the client leaves kMaxQueuedAcks acks unread (then OnWriteDone
+    // reads on, and until then HTTP/2 flow control holds the client back).
     bool read = false;
     {
       absl::MutexLock lock(&mu_);
       batch_.reset();
       if (error_.ok() && !finished_) {
-        reading_ = true;
-        read = true;
+        if (AcksFullLocked()) {
+          read_paused_ = true;
+        } else {
+          reading_ = true;
+          read = true;
+        }
       }
     }
     if (read) StartRead(&request_bytes_);
@@ -214,6 +235,11 @@ class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     absl::MutexLock lock(&mu_);
     if (error_.ok()) error_ = status;
     MaybeFinishLocked();
+  }
+
+  // Acks queued or to come (batches stored, not yet committed) at the bound.
+  bool AcksFullLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return acks_.size() + static_cast<size_t>(unacked_) >= kMaxQueuedAcks;
   }
 
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -244,6 +270,7 @@ class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   absl::Mutex mu_;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;  // acks at the bound: no read started
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // cancelled or a write failed: no more writes
