@@ -68,7 +68,7 @@ std::string Trainer::VersionMarkPath(const std::string& run_dir) {
   return run_dir + "/policy_versions.txtpb";
 }
 
-absl::StatusOr<uint64_t> Trainer::VersionFloor() const {
+uint64_t Trainer::VersionFloor() const {
   uint64_t floor = reserved_through_;
   for (const v1::SnapshotInfo& info : store_->ListSnapshots()) {
     floor = std::max<uint64_t>(floor, info.version());
@@ -185,7 +185,7 @@ absl::Status Trainer::Resume() {
   } else if (!absl::IsNotFound(text.status())) {
     return text.status();
   }
-  ASSIGN_OR_RETURN(const uint64_t floor, VersionFloor());
+  const uint64_t floor = VersionFloor();
   for (const std::string& path : ListCheckpoints(checkpoint_dir_)) {
     std::string extra;
     absl::Status s = learner_->LoadCheckpoint(path, &extra);

@@ -69,7 +69,7 @@ class Trainer {
   absl::Status Resume();
   // Versions above which a restart must number: the mark and the snapshot
   // files on disk (runs from before the mark existed).
-  absl::StatusOr<uint64_t> VersionFloor() const;
+  uint64_t VersionFloor() const;
   // Makes `version` durable in the mark before it is published.
   absl::Status ReserveVersion(uint64_t version);
   absl::Status Checkpoint();
