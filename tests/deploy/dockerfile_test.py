@@ -113,8 +113,10 @@ def main():
     entry = [c for c in final if c.cmd == "ENTRYPOINT"]
     if not entry or not entry[-1].value[0].endswith("/docker-entrypoint.sh"):
         fail("ENTRYPOINT is not the entrypoint script: %r" % (entry and entry[-1].value))
-    if "docker-entrypoint.sh" not in runs(build):
-        fail("the build stage does not stage deploy/docker-entrypoint.sh")
+    copies = [c.value for c in final if c.cmd == "COPY" and not any(f.startswith("--from") for f in c.flags)]
+    if entry and not any(v[0] == "deploy/docker-entrypoint.sh" and entry[-1].value[0].startswith(v[-1])
+                         for v in copies):
+        fail("the runtime stage does not copy deploy/docker-entrypoint.sh to %s" % entry[-1].value[0])
     for _, base, stage in stages:
         for c in stage:
             if c.cmd not in ("COPY", "ADD") or any(f.startswith("--from") for f in c.flags):
