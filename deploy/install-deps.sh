@@ -58,8 +58,9 @@ dev_pkgs=(
   ccache git prometheus openssl docker-compose gnuplot-nox
   clang libclang-rt-14-dev clang-format procps iproute2
 )
-# A container engine for make test-compose (Debian's Docker 20.10, containerd, runc).
-container_pkgs=(docker.io docker-compose debootstrap iptables)
+# A container engine for make test-compose (Debian's Docker 20.10, containerd, runc;
+# docker-compose is among the development tools).
+container_pkgs=(docker.io debootstrap iptables)
 pkgs=("${runtime_pkgs[@]}")
 [ "$want_compile" = 0 ] || pkgs+=("${compile_pkgs[@]}")
 [ "$want_dev" = 0 ] || pkgs+=("${dev_pkgs[@]}")

@@ -129,11 +129,12 @@ class Test:
         c = self.cluster
         out_file = os.path.join(c.workdir, "pulled.safetensors")
         pull = [SACCTL, "pull", "--learner=" + c.learner, "--out=" + out_file]
+
+        def pulled():
+            r = subprocess.run(pull, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            return r.stdout if r.returncode == 0 else None
         # The learner publishes its first version once the shards hold min_size rows.
-        wait_for("a policy published at " + c.learner, 300,
-                 lambda: subprocess.run(pull, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL).returncode == 0, every=3)
-        out = run(pull)
+        out = wait_for("a policy published at " + c.learner, 300, pulled, every=3)
         log("sacctl pull: " + " | ".join(out.strip().splitlines()))
         out = run([SACCTL, "eval", "--snapshot=" + out_file, "--episodes=2"], timeout=600)
         if not re.search(r"eval \S+: 2 episodes, return mean -?[0-9.]+", out):
