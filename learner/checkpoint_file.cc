@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
-#include "learner/file_io.h"
+#include "common/files.h"
 
 namespace sac::learner {
 namespace {

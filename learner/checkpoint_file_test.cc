@@ -4,7 +4,6 @@
 
 #include <filesystem>
 
-#include "learner/file_io.h"
 
 namespace sac::learner {
 namespace {
@@ -79,14 +78,6 @@ TEST(CheckpointFileTest, ForeignFileIsRejectedWithAClearMessage) {
       << c.status();
   const std::string path = TempPath("missing.ckpt");
   EXPECT_EQ(ReadCheckpointFile(path).status().code(), absl::StatusCode::kNotFound);
-}
-
-TEST(FileIoTest, AtomicWriteReplacesTheWholeFile) {
-  const std::string path = TempPath("atomic.bin");
-  ASSERT_TRUE(WriteFileAtomically(path, std::string(1000, 'a')).ok());
-  ASSERT_TRUE(WriteFileAtomically(path, "short").ok());
-  EXPECT_EQ(*ReadWholeFile(path), "short");
-  EXPECT_FALSE(WriteFileAtomically(TempPath("no/such/dir/file"), "x").ok());
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 #include "common/tensor_codec.h"
 #include "envs/env_batch.h"
 #include "google/protobuf/text_format.h"
-#include "learner/file_io.h"
+#include "common/files.h"
 #include "learner/host_batch.h"
 
 namespace sac::learner {
