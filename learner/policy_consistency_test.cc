@@ -1,14 +1,15 @@
 // The policy the learner trains and the policy actors run (actor/policy_mlp.h,
 // OpenBLAS, no LibTorch) must act the same: published tensors and the snapshot
 // file both rebuild the learner's own deterministic policy.
-#include <random>
-
 #include <gtest/gtest.h>
+
+#include <random>
 
 #include "actor/policy_mlp.h"
 #include "common/safetensors.h"
 #include "common/tensor_codec.h"
 #include "learner/sac_learner.h"
+#include "learner/sac_learner_testing.h"
 #include "tests/testing/process.h"
 
 namespace sac::learner {
@@ -61,7 +62,9 @@ TEST_P(PolicyConsistency, ActorPolicyActsLikeLearnerPolicy) {
   std::vector<float> obs(static_cast<size_t>(n) * d.obs);
   for (float& x : obs) x = normal(rng);
   std::vector<float> want(static_cast<size_t>(n) * d.act), a(want.size()), b(want.size());
-  ASSERT_TRUE((*learner)->PolicyForward(obs, n, PolicyMode::kDeterministic, {}, want).ok());
+  ASSERT_TRUE(
+      SacLearnerTesting::PolicyForward(**learner, obs, n, PolicyMode::kDeterministic, {}, want)
+          .ok());
   (*from_rpc)->Act(obs, n, true, nullptr, a);
   (*from_file)->Act(obs, n, true, nullptr, b);
   for (size_t i = 0; i < want.size(); ++i) {

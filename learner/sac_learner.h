@@ -8,6 +8,11 @@
 //  - "v2": twin Q with Polyak target Qs, no V, temperature learned toward a
 //    target entropy (-|A| by default).
 //
+// The update is written twice: in LibTorch autograd (any device) and by hand
+// (CPU, the default there); learner/sac_learner_internal.h lists the files.
+// Test-only entry points (an update with given noise, every tensor by name)
+// live in learner/sac_learner_testing.h.
+//
 // This header includes no LibTorch (pimpl): any part may include it. Not
 // thread-safe: one thread calls a learner at a time. The CPU thread count is a
 // process-wide LibTorch setting that Create applies.
@@ -85,8 +90,6 @@ struct UpdateMetrics {
   uint64_t updates = 0;      // counter after this update
 };
 
-enum class PolicyMode { kDeterministic, kStochastic };
-
 class SacLearner {
  public:
   // Builds the networks (initialized like torch.nn.Linear: U(-1/sqrt(in),
@@ -102,31 +105,11 @@ class SacLearner {
   // One gradient step of every network, temperature (v2) and Polyak target on
   // `batch`, with policy noise from the learner's generator.
   absl::StatusOr<UpdateMetrics> Update(const HostBatch& batch);
-  // The same with the standard-normal policy noise given: NoiseDraws() blocks of
-  // [batch_size, act_dim] (v1: the actions at s; v2: the actions at s', then at
-  // s). For parity tests against other implementations.
-  absl::StatusOr<UpdateMetrics> UpdateWithNoise(const HostBatch& batch,
-                                                std::span<const float> noise);
-  int NoiseDraws() const;
-
-  // Actions for `n` observations (row-major [n, obs_dim]) into `actions`
-  // ([n, act_dim], env units). kDeterministic: tanh(mean) scaled to the bounds.
-  // kStochastic: the reparameterized sample with `noise` ([n, act_dim]) or, when
-  // `noise` is empty, noise from the learner's evaluation generator (separate
-  // from the training noise). `log_probs` ([n], may be empty) receives
-  // log pi(a|s) of the returned actions (stochastic mode only).
-  absl::Status PolicyForward(std::span<const float> obs, int64_t n, PolicyMode mode,
-                             std::span<const float> noise, std::span<float> actions,
-                             std::span<float> log_probs = {});
 
   // The policy network as float32 arrays, names and shapes as docs/learner.md
   // fixes them: policy.fc{i}.weight [out, in], policy.fc{i}.bias [out],
   // policy.mean.weight/bias, policy.log_std.weight/bias.
   std::vector<NamedArray> PolicyTensors() const;
-  // Every network, target network, temperature and optimizer moment, one array
-  // per torch.nn.Linear-style tensor (q1.fc0.weight, v_target.fc1.bias,
-  // adam.exp_avg.q1.fc0.weight, ...). For tests and inspection.
-  std::vector<NamedArray> AllTensors() const;
 
   // PolicyMetadata with this learner's sizes, bounds, network shape, variant,
   // log-std range and update count; the caller adds version, env steps, time.
@@ -158,25 +141,10 @@ class SacLearner {
   struct Impl;
 
  private:
+  friend class SacLearnerTesting;  // the test-only entry points (sac_learner_testing.h)
   explicit SacLearner(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// The squashed Gaussian of the policy, exposed for tests: for row-major [n,
-// act_dim] mean, log_std (already clamped) and noise eps, action = tanh(mean +
-// exp(log_std) * eps) * scale + bias and its log-density (the Gaussian's minus
-// sum log(scale * (1 - tanh(u)^2)), computed stably as
-// 2 * (log 2 - u - softplus(-2u))). The same code (learner/sac_kernels.h) as the
-// learner's update and stochastic PolicyForward on CPU, in float32.
-struct SquashedSample {
-  std::vector<float> action;    // [n, act_dim]
-  std::vector<float> log_prob;  // [n]
-};
-absl::StatusOr<SquashedSample> SampleSquashedGaussian(std::span<const float> mean,
-                                                      std::span<const float> log_std,
-                                                      std::span<const float> eps,
-                                                      std::span<const float> scale,
-                                                      std::span<const float> bias, int64_t n);
 
 }  // namespace sac::learner
 

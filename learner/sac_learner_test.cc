@@ -6,9 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/files.h"
 #include "common/policy_metadata.h"
 #include "common/safetensors.h"
-#include "learner/file_io.h"
+#include "learner/sac_learner_testing.h"
 
 namespace sac::learner {
 namespace {
@@ -59,7 +60,8 @@ std::unique_ptr<SacLearner> MakeLearner(const std::string& variant) {
 }
 
 void ExpectSameTensors(const SacLearner& a, const SacLearner& b) {
-  const std::vector<NamedArray> ta = a.AllTensors(), tb = b.AllTensors();
+  const std::vector<NamedArray> ta = SacLearnerTesting::AllTensors(a),
+                                tb = SacLearnerTesting::AllTensors(b);
   ASSERT_EQ(ta.size(), tb.size());
   for (size_t i = 0; i < ta.size(); ++i) {
     ASSERT_EQ(ta[i].name, tb[i].name);
@@ -161,7 +163,7 @@ TEST(SacLearnerTest, UpdatesProduceFiniteMetricsAndMoveParameters) {
   for (const std::string variant : {"v1", "v2"}) {
     std::unique_ptr<SacLearner> learner = MakeLearner(variant);
     const OwnedBatch b = MakeBatch(64, 1);
-    const std::vector<NamedArray> before = learner->AllTensors();
+    const std::vector<NamedArray> before = SacLearnerTesting::AllTensors(*learner);
     absl::StatusOr<UpdateMetrics> m = learner->Update(b.host(64));
     ASSERT_TRUE(m.ok()) << m.status();
     EXPECT_EQ(m->updates, 1u);
@@ -178,7 +180,7 @@ TEST(SacLearnerTest, UpdatesProduceFiniteMetricsAndMoveParameters) {
       EXPECT_TRUE(std::isfinite(m->temperature_loss));
       EXPECT_NE(learner->Update(b.host(64))->temperature, 1.0);  // alpha is learned
     }
-    const std::vector<NamedArray> after = learner->AllTensors();
+    const std::vector<NamedArray> after = SacLearnerTesting::AllTensors(*learner);
     ASSERT_EQ(before.size(), after.size());
     for (size_t i = 0; i < before.size(); ++i) {
       if (before[i].name == "log_alpha" && variant == "v1") {
@@ -231,7 +233,7 @@ TEST(SacLearnerTest, TuningSwitchesDoNotChangeTheMath) {
       auto learner = SacLearner::Create(Config(variant), o);
       ASSERT_TRUE(learner.ok());
       for (int i = 0; i < 3; ++i) ASSERT_TRUE((*learner)->Update(MakeBatch(32, i).host(32)).ok());
-      results.push_back((*learner)->AllTensors());
+      results.push_back(SacLearnerTesting::AllTensors(**learner));
     }
     for (size_t r = 1; r < results.size(); ++r) {
       for (size_t t = 0; t < results[0].size(); ++t) {
@@ -285,7 +287,7 @@ TEST(SacLearnerTest, CheckpointLoadRejectsTornForeignAndMismatchedFiles) {
   const std::string image = *ReadWholeFile(path);
   const std::string torn = dir + "/torn.ckpt";
   ASSERT_TRUE(WriteFileAtomically(torn, image.substr(0, image.size() / 2)).ok());
-  const std::vector<NamedArray> before = v2->AllTensors();
+  const std::vector<NamedArray> before = SacLearnerTesting::AllTensors(*v2);
   s = v2->LoadCheckpoint(torn);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_NE(s.message().find("torn"), std::string::npos) << s;
@@ -293,7 +295,7 @@ TEST(SacLearnerTest, CheckpointLoadRejectsTornForeignAndMismatchedFiles) {
   ASSERT_TRUE(WriteFileAtomically(foreign, "{\"not\": \"a checkpoint\"}").ok());
   s = v2->LoadCheckpoint(foreign);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  const std::vector<NamedArray> after = v2->AllTensors();
+  const std::vector<NamedArray> after = SacLearnerTesting::AllTensors(*v2);
   for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(before[i].values, after[i].values);
 }
 
@@ -301,10 +303,16 @@ TEST(SacLearnerTest, PolicyForwardModes) {
   std::unique_ptr<SacLearner> learner = MakeLearner("v2");
   const OwnedBatch b = MakeBatch(8, 3);
   std::vector<float> det(8 * kAct), det2(8 * kAct), sto(8 * kAct), lp(8);
-  ASSERT_TRUE(learner->PolicyForward(b.obs, 8, PolicyMode::kDeterministic, {}, det).ok());
-  ASSERT_TRUE(learner->PolicyForward(b.obs, 8, PolicyMode::kDeterministic, {}, det2).ok());
+  ASSERT_TRUE(
+      SacLearnerTesting::PolicyForward(*learner, b.obs, 8, PolicyMode::kDeterministic, {}, det)
+          .ok());
+  ASSERT_TRUE(
+      SacLearnerTesting::PolicyForward(*learner, b.obs, 8, PolicyMode::kDeterministic, {}, det2)
+          .ok());
   EXPECT_EQ(det, det2);
-  ASSERT_TRUE(learner->PolicyForward(b.obs, 8, PolicyMode::kStochastic, {}, sto, lp).ok());
+  ASSERT_TRUE(
+      SacLearnerTesting::PolicyForward(*learner, b.obs, 8, PolicyMode::kStochastic, {}, sto, lp)
+          .ok());
   EXPECT_NE(det, sto);
   const LearnerOptions o = Options();
   for (int i = 0; i < 8 * kAct; ++i) {
@@ -314,9 +322,13 @@ TEST(SacLearnerTest, PolicyForwardModes) {
   for (const float l : lp) EXPECT_TRUE(std::isfinite(l));
   // Zero noise gives the deterministic action.
   std::vector<float> zero(8 * kAct, 0.0f), sto0(8 * kAct);
-  ASSERT_TRUE(learner->PolicyForward(b.obs, 8, PolicyMode::kStochastic, zero, sto0).ok());
+  ASSERT_TRUE(
+      SacLearnerTesting::PolicyForward(*learner, b.obs, 8, PolicyMode::kStochastic, zero, sto0)
+          .ok());
   for (int i = 0; i < 8 * kAct; ++i) EXPECT_NEAR(sto0[i], det[i], 1e-6);
-  EXPECT_FALSE(learner->PolicyForward(b.obs, 7, PolicyMode::kDeterministic, {}, det).ok());
+  EXPECT_FALSE(
+      SacLearnerTesting::PolicyForward(*learner, b.obs, 7, PolicyMode::kDeterministic, {}, det)
+          .ok());
 }
 
 TEST(SacLearnerTest, PolicyTensorsHaveTheDocumentedNamesAndShapes) {

@@ -20,9 +20,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/safetensors.h"
-#include "learner/file_io.h"
 #include "learner/sac_learner.h"
+#include "learner/sac_learner_testing.h"
 
 namespace sac::learner {
 namespace {
@@ -116,11 +117,11 @@ int Golden(const std::map<std::string, std::string>& flags) {
   const Batch b = MakeBatch(o, 42);
   std::mt19937_64 rng(7);
   std::normal_distribution<float> normal;
-  const int draws = (*learner)->NoiseDraws();
+  const int draws = SacLearnerTesting::NoiseDraws(**learner);
   std::vector<float> noise;
   for (int64_t i = 0; i < draws * kBatch * kAct; ++i) noise.push_back(normal(rng));
 
-  std::vector<NamedArray> before = (*learner)->AllTensors();
+  std::vector<NamedArray> before = SacLearnerTesting::AllTensors(**learner);
   before.push_back({"batch.obs", {kBatch, kObs}, b.obs});
   before.push_back({"batch.action", {kBatch, kAct}, b.action});
   before.push_back({"batch.reward", {kBatch}, b.reward});
@@ -145,10 +146,10 @@ int Golden(const std::map<std::string, std::string>& flags) {
   if (auto s = WriteSafetensorsFile(out + "/before.safetensors", before, meta); !s.ok()) {
     return Fail(s);
   }
-  auto metrics = (*learner)->UpdateWithNoise(b.host(kBatch), noise);
+  auto metrics = SacLearnerTesting::UpdateWithNoise(**learner, b.host(kBatch), noise);
   if (!metrics.ok()) return Fail(metrics.status());
-  if (auto s = WriteSafetensorsFile(out + "/after.safetensors", (*learner)->AllTensors(),
-                                    MetricsMap(*metrics));
+  if (auto s = WriteSafetensorsFile(out + "/after.safetensors",
+                                    SacLearnerTesting::AllTensors(**learner), MetricsMap(*metrics));
       !s.ok()) {
     return Fail(s);
   }
@@ -206,10 +207,13 @@ int Snapshot(const std::map<std::string, std::string>& flags) {
   for (int64_t i = 0; i < n * kObs; ++i) obs.push_back(normal(rng) * (i < 8 * kObs ? 10.0f : 1.0f));
   for (int64_t i = 0; i < n * kAct; ++i) noise.push_back(normal(rng));
   std::vector<float> det(n * kAct), sto(n * kAct), lp(n);
-  if (auto s = (*learner)->PolicyForward(obs, n, PolicyMode::kDeterministic, {}, det); !s.ok()) {
+  if (auto s =
+          SacLearnerTesting::PolicyForward(**learner, obs, n, PolicyMode::kDeterministic, {}, det);
+      !s.ok()) {
     return Fail(s);
   }
-  if (auto s = (*learner)->PolicyForward(obs, n, PolicyMode::kStochastic, noise, sto, lp);
+  if (auto s = SacLearnerTesting::PolicyForward(**learner, obs, n, PolicyMode::kStochastic, noise,
+                                                sto, lp);
       !s.ok()) {
     return Fail(s);
   }

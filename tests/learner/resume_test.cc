@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "learner/sac_learner.h"
+#include "learner/sac_learner_testing.h"
 #include "tests/testing/process.h"
 
 namespace sac::learner {
@@ -85,8 +86,8 @@ TEST_P(ResumeTest, TwoHundredStraightEqualsHundredPlusRestorePlusHundred) {
   ASSERT_TRUE((*resumed)->LoadCheckpoint(dir + "/resumed.ckpt").ok());
   EXPECT_EQ((*straight)->updates(), 200u);
   EXPECT_EQ((*resumed)->updates(), 200u);
-  const std::vector<NamedArray> a = (*straight)->AllTensors();
-  const std::vector<NamedArray> b = (*resumed)->AllTensors();
+  const std::vector<NamedArray> a = SacLearnerTesting::AllTensors(**straight);
+  const std::vector<NamedArray> b = SacLearnerTesting::AllTensors(**resumed);
   ASSERT_EQ(a.size(), b.size());
   int moments = 0;
   for (size_t i = 0; i < a.size(); ++i) {
