@@ -3,8 +3,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/tokenizer.h>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "sac/v1/options.pb.h"
@@ -259,11 +258,12 @@ absl::Status MergeConfigText(absl::string_view text, absl::string_view source, M
 }
 
 absl::Status MergeConfigFile(const std::string& path, Message* config) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("--config: cannot read '", path, "'"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return MergeConfigText(text.str(), path, config);
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(), absl::StrCat("--config: cannot read '", path, "' (",
+                                                           text.status().message(), ")"));
+  }
+  return MergeConfigText(*text, path, config);
 }
 
 absl::Status ApplyOverride(absl::string_view path, absl::string_view value, Message* config) {

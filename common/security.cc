@@ -1,20 +1,20 @@
 #include "common/security.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/files.h"
 
 namespace sac {
 namespace {
 
+// The file, or an error that starts with the flag's name (`what`) and the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(what, ": cannot read '", path, "'"));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(), absl::StrCat(what, ": cannot read '", path, "' (",
+                                                           text.status().message(), ")"));
+  }
+  return text;
 }
 
 }  // namespace

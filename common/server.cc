@@ -8,12 +8,13 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/security.h"
+#include "common/status.h"
 
 namespace sac {
 
@@ -80,15 +81,11 @@ absl::StatusOr<ServingEndpoints> StartServing(const v1::ServerConfig& config,
   SAC_LOG(INFO) << "serving gRPC on port " << out.grpc_port << ", metrics on port "
                 << out.metrics_port;
   if (!config.port_file().empty()) {
-    const std::string tmp = config.port_file() + ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::trunc);
-      f << "grpc=" << out.grpc_port << " metrics=" << out.metrics_port << "\n";
-      if (!f) return absl::InternalError(absl::StrCat("cannot write port_file ", tmp));
-    }
-    if (std::rename(tmp.c_str(), config.port_file().c_str()) != 0) {
-      return absl::InternalError(absl::StrCat("cannot rename to port_file ", config.port_file()));
-    }
+    // Written whole or not at all: a reader polling for it never sees half a line.
+    RETURN_IF_ERROR(Annotate(
+        WriteFileAtomically(config.port_file(), absl::StrCat("grpc=", out.grpc_port,
+                                                             " metrics=", out.metrics_port, "\n")),
+        "server.port_file"));
   }
   return out;
 }
