@@ -26,7 +26,7 @@
 #include "actor/policy_mlp.h"
 #include "common/metrics.h"
 #include "envs/env_batch.h"
-#include "replay_server/replay_client.h"
+#include "replay_server/replay_writer.h"
 #include "sac/v1/actor_config.pb.h"
 #include "sac/v1/status.pb.h"
 

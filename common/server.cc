@@ -33,6 +33,11 @@ absl::StatusOr<std::string> ReadServerToken(const v1::ServerConfig& config) {
   return ReadTokenFile(config.auth_token_file());
 }
 
+absl::StatusOr<std::string> ReadClientToken(const v1::ClientConfig& config) {
+  if (config.auth_token_file().empty()) return std::string();
+  return ReadTokenFile(config.auth_token_file());
+}
+
 std::unique_ptr<ResponseBudget> MakeResponseBudget(const v1::ServerConfig& config,
                                                    MetricsRegistry* registry) {
   return std::make_unique<ResponseBudget>(

@@ -78,6 +78,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ad
                                                            const v1::ClientConfig& config,
                                                            int max_message_bytes = 64 << 20);
 
+// The bearer token a client sends: the contents of config.auth_token_file, or
+// "" (no token) when none is set.
+absl::StatusOr<std::string> ReadClientToken(const v1::ClientConfig& config);
+
 // Per-call client context setup: deadline and bearer token (when not empty).
 void PrepareClientContext(grpc::ClientContext* context, absl::Duration timeout,
                           const std::string& token);

@@ -1,6 +1,7 @@
 // HostBatch: one batch of transitions in host memory as plain pointers, what the
-// learner's Update consumes, so that callers need no LibTorch. And the
-// conversion from the wire format (sac.v1.TransitionBatch) to it.
+// learner's Update consumes, so that callers need no LibTorch. And the view of
+// a decoded wire batch (common/transition_batch.h, validated by the sampler)
+// as one.
 #ifndef SAC_LEARNER_HOST_BATCH_H_
 #define SAC_LEARNER_HOST_BATCH_H_
 
@@ -9,8 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/tensor_codec.h"
-#include "sac/v1/transition.pb.h"
+#include "common/transition_batch.h"
 
 namespace sac::learner {
 
@@ -45,26 +45,9 @@ struct HostBatchColumns {
 // Checks that the pointers are set and the sizes are the expected ones.
 absl::Status ValidateHostBatch(const HostBatch& batch, int64_t obs_dim, int64_t act_dim);
 
-// A TransitionBatch decoded and checked (shapes, finite values, 0/1 flags), seen
-// as a HostBatch. Points into the message where it can: the message must outlive
-// this object and stay unmodified.
-class DecodedTransitionBatch {
- public:
-  static absl::StatusOr<DecodedTransitionBatch> FromProto(const v1::TransitionBatch& batch,
-                                                          int64_t obs_dim, int64_t act_dim);
-  const HostBatch& host() const { return host_; }
-
-  // Move-only: host_ points into the views' buffers, which a move keeps.
-  DecodedTransitionBatch(DecodedTransitionBatch&&) = default;
-  DecodedTransitionBatch& operator=(DecodedTransitionBatch&&) = default;
-  DecodedTransitionBatch(const DecodedTransitionBatch&) = delete;
-  DecodedTransitionBatch& operator=(const DecodedTransitionBatch&) = delete;
-
- private:
-  DecodedTransitionBatch() = default;
-  TensorView obs_, action_, reward_, next_obs_;
-  HostBatch host_;
-};
+// The columns of a decoded batch (valid by construction: no check here). The
+// result points into `batch`, which must outlive the call that receives it.
+HostBatch HostBatchOf(const TransitionBatchView& batch);
 
 }  // namespace sac::learner
 

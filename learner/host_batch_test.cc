@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/tensor_codec.h"
+
 namespace sac::learner {
 namespace {
 
@@ -19,15 +21,21 @@ v1::TransitionBatch MakeBatch(int rows, int obs_dim, int act_dim) {
   b.set_truncated(std::string(rows, '\0'));
   b.mutable_terminated()->at(1) = 1;
   b.mutable_truncated()->at(2) = 1;
+  for (int i = 0; i < rows; ++i) {
+    b.add_policy_version(1);
+    b.add_actor_id(0);
+  }
   return b;
 }
 
-TEST(DecodedTransitionBatchTest, ViewsTheColumns) {
+TEST(HostBatchTest, HostBatchOfViewsTheDecodedColumns) {
   const v1::TransitionBatch b = MakeBatch(4, 3, 2);
-  absl::StatusOr<DecodedTransitionBatch> d = DecodedTransitionBatch::FromProto(b, 3, 2);
+  absl::StatusOr<TransitionBatchView> d = TransitionBatchView::Decode(b, 3, 2);
   ASSERT_TRUE(d.ok()) << d.status();
-  const HostBatch& h = d->host();
+  const HostBatch h = HostBatchOf(*d);
   EXPECT_EQ(h.batch_size, 4);
+  EXPECT_EQ(h.obs_dim, 3);
+  EXPECT_EQ(h.act_dim, 2);
   EXPECT_EQ(h.obs[5], 2.5f);
   EXPECT_EQ(h.action[3], -0.75f);
   EXPECT_EQ(h.reward[3], 3.0f);
@@ -36,23 +44,25 @@ TEST(DecodedTransitionBatchTest, ViewsTheColumns) {
   EXPECT_EQ(h.terminated[2], 0);
   EXPECT_EQ(h.truncated[2], 1);
   EXPECT_TRUE(ValidateHostBatch(h, 3, 2).ok());
-  EXPECT_FALSE(ValidateHostBatch(h, 4, 2).ok());
 }
 
-TEST(DecodedTransitionBatchTest, RejectsMalformedBatches) {
-  EXPECT_FALSE(DecodedTransitionBatch::FromProto(MakeBatch(4, 3, 2), 5, 2).ok());
-  v1::TransitionBatch b = MakeBatch(4, 3, 2);
-  b.mutable_terminated()->at(0) = 2;
-  EXPECT_FALSE(DecodedTransitionBatch::FromProto(b, 3, 2).ok());
-  b = MakeBatch(4, 3, 2);
-  b.set_truncated("\0\0\0", 3);
-  EXPECT_FALSE(DecodedTransitionBatch::FromProto(b, 3, 2).ok());
-  b = MakeBatch(4, 3, 2);
-  std::vector<float> rew = {0, 1, NAN, 3};
-  EncodeVector(rew, b.mutable_reward());
-  EXPECT_FALSE(DecodedTransitionBatch::FromProto(b, 3, 2).ok());
-  HostBatch empty;
-  EXPECT_FALSE(ValidateHostBatch(empty, 3, 2).ok());
+TEST(HostBatchTest, ValidateHostBatchChecksSizesAndColumns) {
+  HostBatchColumns c;
+  c.obs_dim = 3;
+  c.act_dim = 2;
+  c.obs.assign(6, 0);
+  c.action.assign(4, 0);
+  c.reward.assign(2, 0);
+  c.next_obs.assign(6, 0);
+  c.terminated.assign(2, 0);
+  c.truncated.assign(2, 0);
+  EXPECT_TRUE(ValidateHostBatch(c.host(2), 3, 2).ok());
+  EXPECT_FALSE(ValidateHostBatch(c.host(2), 4, 2).ok());
+  EXPECT_FALSE(ValidateHostBatch(c.host(0), 3, 2).ok());
+  HostBatch missing = c.host(2);
+  missing.reward = nullptr;
+  EXPECT_FALSE(ValidateHostBatch(missing, 3, 2).ok());
+  EXPECT_FALSE(ValidateHostBatch(HostBatch(), 3, 2).ok());
 }
 
 }  // namespace

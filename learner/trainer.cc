@@ -106,6 +106,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::LearnerConfig
   sampler.addresses.assign(config.replay_addresses().begin(), config.replay_addresses().end());
   sampler.client = config.replay_client();
   sampler.seed = config.seed() + 1;
+  sampler.obs_dim = t->learner_->options().obs_dim;
+  sampler.act_dim = t->learner_->options().act_dim;
   ASSIGN_OR_RETURN(t->sampler_, replay::ReplaySampler::Create(sampler));
 
   RETURN_IF_ERROR(MakeDirs(config.run_dir()));
@@ -307,8 +309,6 @@ void Trainer::RefreshEnvSteps() {
 
 absl::Status Trainer::Run(const absl::Notification& stop) {
   const int batch_size = static_cast<int>(learner_->config().batch_size());
-  const int64_t obs_dim = learner_->options().obs_dim;
-  const int64_t act_dim = learner_->options().act_dim;
   auto last_refresh = std::chrono::steady_clock::now() - std::chrono::hours(1);
   auto last_checkpoint = std::chrono::steady_clock::now();
   auto rate_start = std::chrono::steady_clock::now();
@@ -350,6 +350,12 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     auto sample = sampler_->Sample(batch_size, absl::Seconds(1));
+    if (!sample.ok() && sample.status().code() == absl::StatusCode::kInternal) {
+      // A shard's answer failed validation (the error names the shard and field).
+      sample_errors_total_->Increment();
+      SAC_LOG(ERROR) << "a shard returned a bad batch: " << sample.status();
+      continue;
+    }
     if (!sample.ok()) {
       if (sample.status().code() != absl::StatusCode::kDeadlineExceeded) {
         sample_errors_total_->Increment();
@@ -362,14 +368,9 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
       continue;
     }
     sample_seconds_->Observe(Seconds(std::chrono::steady_clock::now() - t0));
-    auto batch = DecodedTransitionBatch::FromProto(sample->response.batch(), obs_dim, act_dim);
-    if (!batch.ok()) {
-      sample_errors_total_->Increment();
-      SAC_LOG(ERROR) << "a shard returned a bad batch: " << batch.status();
-      continue;
-    }
     const auto t1 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(UpdateMetrics m, learner_->Update(batch->host()));
+    // The sampler validated the batch against the learner's sizes.
+    ASSIGN_OR_RETURN(UpdateMetrics m, learner_->Update(HostBatchOf(sample->batch())));
     update_seconds_->Observe(Seconds(std::chrono::steady_clock::now() - t1));
     updates_total_->Increment();
     updates_.store(m.updates);

@@ -3,73 +3,18 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 
 namespace sac::replay {
 
 absl::StatusOr<ValidatedBatch> ValidateBatch(const v1::TransitionBatch& batch,
                                              const TableSpec& spec, int64_t max_rows) {
-  ValidatedBatch out;
-  if (batch.obs().shape_size() < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch.obs: shape ", ShapeToString({batch.obs().shape().data(),
-                                            static_cast<size_t>(batch.obs().shape_size())}),
-        ", expected [B, ", spec.obs_dim, "]"));
-  }
-  const int64_t b = batch.obs().shape(0);
-  if (b < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("batch.obs: ", b, " rows, expected at least 1"));
-  }
-  if (b > max_rows) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("batch.obs: ", b, " rows exceed the limit of ", max_rows, " per batch"));
-  }
-  {
-    const int64_t shape[] = {b, spec.obs_dim};
-    auto v = DecodeTensor(batch.obs(), "batch.obs", shape);
-    if (!v.ok()) return v.status();
-    out.obs = std::move(*v);
-  }
-  {
-    const int64_t shape[] = {b, spec.act_dim};
-    auto v = DecodeTensor(batch.action(), "batch.action", shape);
-    if (!v.ok()) return v.status();
-    out.action = std::move(*v);
-  }
-  {
-    const int64_t shape[] = {b};
-    auto v = DecodeTensor(batch.reward(), "batch.reward", shape);
-    if (!v.ok()) return v.status();
-    out.reward = std::move(*v);
-  }
-  {
-    const int64_t shape[] = {b, spec.obs_dim};
-    auto v = DecodeTensor(batch.next_obs(), "batch.next_obs", shape);
-    if (!v.ok()) return v.status();
-    out.next_obs = std::move(*v);
-  }
-  absl::Status s = CheckFlagColumn(batch.terminated(), b, "batch.terminated");
-  if (!s.ok()) return s;
-  s = CheckFlagColumn(batch.truncated(), b, "batch.truncated");
-  if (!s.ok()) return s;
-  if (batch.policy_version_size() != b) {
-    return absl::InvalidArgumentError(absl::StrCat("batch.policy_version: ",
-                                                   batch.policy_version_size(),
-                                                   " values, expected one per row (", b, ")"));
-  }
-  if (batch.actor_id_size() != b) {
-    return absl::InvalidArgumentError(absl::StrCat("batch.actor_id: ", batch.actor_id_size(),
-                                                   " values, expected one per row (", b, ")"));
-  }
-  out.rows.rows = b;
-  out.rows.obs = out.obs.values().data();
-  out.rows.action = out.action.values().data();
-  out.rows.reward = out.reward.values().data();
-  out.rows.next_obs = out.next_obs.values().data();
-  out.rows.terminated = reinterpret_cast<const uint8_t*>(batch.terminated().data());
-  out.rows.truncated = reinterpret_cast<const uint8_t*>(batch.truncated().data());
-  out.rows.policy_version = batch.policy_version().data();
-  out.rows.actor_id = batch.actor_id().data();
-  return out;
+  ASSIGN_OR_RETURN(TransitionBatchView view,
+                   TransitionBatchView::Decode(batch, spec.obs_dim, spec.act_dim, max_rows));
+  RowsRef rows{view.rows(),       view.obs(),        view.action(),
+               view.reward(),     view.next_obs(),   view.terminated(),
+               view.truncated(),  view.policy_version(), view.actor_id()};
+  return ValidatedBatch{std::move(view), rows};
 }
 
 namespace {

@@ -1,7 +1,7 @@
 // A validated batch of transitions as raw column pointers: what the table
 // stores and the write-ahead log records. `ValidateBatch` turns a wire
-// TransitionBatch into one (checking every field against the table's spec);
-// the log's reader builds one over a record's bytes. Spans point into storage
+// TransitionBatch into one (checked by the one decoder, common/transition_batch.h,
+// against the table's spec); the log's reader builds one over a record's bytes. Spans point into storage
 // owned by someone else (the request message, a log record); a RowsRef must not
 // outlive it.
 #ifndef SAC_REPLAY_SERVER_ROWS_H_
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/tensor_codec.h"
+#include "common/transition_batch.h"
 #include "sac/v1/transition.pb.h"
 
 namespace sac::replay {
@@ -41,16 +41,17 @@ struct RowsRef {
   const uint32_t* actor_id = nullptr;        // [rows]
 };
 
-// A RowsRef over a request, with the decoded tensor views it points into.
+// A RowsRef over a request, with the decoded view it points into. Move-only.
 struct ValidatedBatch {
-  TensorView obs, action, reward, next_obs;
+  TransitionBatchView view;
   RowsRef rows;
 };
 
-// Checks `batch` against `spec`: shapes ([B, obs_dim], [B, act_dim], [B],
-// [B, obs_dim]), finite floats, flag bytes 0/1, B policy versions and actor ids,
-// 1 <= B <= max_rows. INVALID_ARGUMENT naming the field ("batch.obs: ..."), or
-// RESOURCE_EXHAUSTED when B exceeds max_rows. The result points into `batch`.
+// Checks `batch` against `spec` with TransitionBatchView::Decode: shapes
+// ([B, obs_dim], [B, act_dim], [B], [B, obs_dim]), finite floats, flag bytes
+// 0/1, B policy versions and actor ids, 1 <= B <= max_rows. INVALID_ARGUMENT
+// naming the field ("batch.obs: ..."), or RESOURCE_EXHAUSTED when B exceeds
+// max_rows. The result points into `batch`.
 absl::StatusOr<ValidatedBatch> ValidateBatch(const v1::TransitionBatch& batch,
                                              const TableSpec& spec, int64_t max_rows);
 

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "common/tensor_codec.h"
 
 namespace sac::replay {
 namespace {

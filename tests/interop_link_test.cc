@@ -6,7 +6,7 @@
 
 #include "common/server.h"
 #include "common/tensor_codec.h"
-#include "common/torch_codec.h"
+#include "tests/torch_codec.h"
 #include "sac/v1/status.grpc.pb.h"
 #include "sac/v1/transition.pb.h"
 

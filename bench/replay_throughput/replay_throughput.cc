@@ -44,7 +44,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/server.h"
-#include "replay_server/replay_client.h"
+#include "replay_server/replay_sampler.h"
+#include "replay_server/replay_writer.h"
 #include "replay_server/replay_service.h"
 #include "replay_server/sample_wire.h"
 #include "replay_server/shard.h"
@@ -461,6 +462,8 @@ void Measure(const std::string& service, bool durable, int shards, absl::Duratio
     Fill(side);
     SamplerOptions so;
     for (const auto& s : side.servers) so.addresses.push_back(s->address);
+    so.obs_dim = kObs;
+    so.act_dim = kAct;
     side.sampler = std::move(*ReplaySampler::Create(so));
     (void)side.sampler->Status(absl::Seconds(10));  // sizes for the first split
   }

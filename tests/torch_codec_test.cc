@@ -1,4 +1,4 @@
-#include "common/torch_codec.h"
+#include "tests/torch_codec.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,8 @@
-// sac.v1.Tensor <-> torch::Tensor (float32, CPU, contiguous). A separate target
-// (sac_torch_codec) so that code without LibTorch never includes its headers.
-#ifndef SAC_COMMON_TORCH_CODEC_H_
-#define SAC_COMMON_TORCH_CODEC_H_
+// Test support: sac.v1.Tensor <-> torch::Tensor (float32, CPU, contiguous), for
+// the tests that mix LibTorch with our wire format (interop_link_test). Kept
+// under tests/ so that common/ does not link LibTorch.
+#ifndef SAC_TESTS_TORCH_CODEC_H_
+#define SAC_TESTS_TORCH_CODEC_H_
 
 #include <string_view>
 
@@ -24,4 +25,4 @@ absl::StatusOr<torch::Tensor> ProtoToTensor(const v1::Tensor& proto, absl::strin
 
 }  // namespace sac
 
-#endif  // SAC_COMMON_TORCH_CODEC_H_
+#endif  // SAC_TESTS_TORCH_CODEC_H_
