@@ -70,11 +70,10 @@ namespace {
   return acc >= 0;
 }
 
-// On x86-64 the same loop is also compiled for AVX2 and picked at the first
-// call where the CPU has AVX2 (measured on 11K floats, a HalfCheetah batch:
-// 1.6 us with SSE2, 0.55-0.75 us with AVX2). Picked by a plain check, not an
-// ifunc: an ifunc resolver runs before the sanitizers' runtimes start, and
-// crashed the ThreadSanitizer build.
+// On x86-64 the same loop is also compiled for AVX2 (about twice as fast:
+// docs/perf.md) and picked at the first call where the CPU has AVX2. Picked by
+// a plain check, not an ifunc: an ifunc resolver runs before the sanitizers'
+// runtimes start, and crashed the ThreadSanitizer build.
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2"))) bool AllFiniteAvx2(const float* values, size_t n) {
   return AllFiniteLoop(values, n);

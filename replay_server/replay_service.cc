@@ -412,8 +412,7 @@ grpc::ServerUnaryReactor* ReplayService::Sample(grpc::CallbackServerContext* con
   const absl::Time start = absl::Now();
   // Every answer that needs no wait goes through gRPC's own default reactor,
   // whose completion runs inline; a reactor of ours would be deleted on gRPC's
-  // executor thread, one thread hop per sample (measured: 10-15% of a
-  // sample's CPU).
+  // executor thread, one thread hop per sample (its cost: docs/perf.md).
   auto finish = [context](const absl::Status& s) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(ToGrpcStatus(s));

@@ -113,16 +113,10 @@ inline void CopyField(uint8_t* dst, const T* src, size_t n) {
   CopyField(dst, reinterpret_cast<const uint8_t*>(src), n);
 }
 
-// Asks for the cache line holding `p` into the L2 cache. Not
-// __builtin_prefetch alone: GCC 12 at -O2 deletes a loop whose body is only
-// __builtin_prefetch calls, so the loop over a row's lines in Sample()
-// compiled to nothing (measured: a batch of 256 took 24 us with or without
-// it, 14 us with this); an asm volatile stays. Into L2, not L1 (prefetcht0):
-// the L1 tracks few misses at once, and a gather that asks for dozens of
-// lines ahead stalled on it (90% of the gather's profile samples sat on the
-// prefetch); the L2 keeps more in flight and the copy's loads then hit it.
-// Measured alone, one thread, 256 rows from 1e6: 14.0-14.3 us with
-// prefetcht0, 10.0-12.0 us with prefetcht1 (3 alternating rounds).
+// Asks for the cache line holding `p` into the L2 cache: an asm volatile,
+// because GCC 12 at -O2 deletes a loop of bare __builtin_prefetch calls, and
+// L2 rather than L1, which tracks too few misses for a gather that asks dozens
+// of lines ahead (figures: docs/perf.md, "Measurements moved from code comments").
 inline void PrefetchLine(const void* p) {
 #if defined(__x86_64__)
   asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p)));
@@ -323,14 +317,13 @@ absl::StatusOr<int64_t> ReplayTable::SampleInto(int64_t batch_size, absl::BitGen
   todo.resize(static_cast<size_t>(b));
   for (int64_t i = 0; i < b; ++i) todo[i] = i;
   // Copies the rows of `todo` out of the table, prefetching each row's record
-  // 32 rows ahead (16-48 measured alike with the L2 prefetch) so many rows'
-  // cache misses are in flight at once.
+  // 32 rows ahead so many rows' cache misses are in flight at once.
   // Without the lock a copy may race with a writer's streaming stores into the
   // same record: the copy then holds some mix of old and new bytes, and the
   // position check after it throws that row away. (The C++ memory model calls
   // such a race undefined; what is relied on is the hardware's: a load returns
   // some value that was or is being stored. Copying through relaxed atomic
-  // loads instead cost 40% more per sample, measured.)
+  // loads instead is slower: docs/perf.md.)
   auto gather = [&]() {
     constexpr size_t kAhead = 32;
     auto prefetch = [&](size_t k) {
