@@ -5,10 +5,11 @@
 #include <random>
 
 #include "absl/strings/str_format.h"
-#include "actor/policy_mlp.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "envs/env_batch.h"
+#include "policy/episodes.h"
+#include "policy/policy_mlp.h"
 
 namespace sac::learner {
 
@@ -116,41 +117,26 @@ absl::StatusOr<EvalResult> Evaluator::Evaluate(const Job& job) {
   result.env_steps = job.env_steps;
   result.updates = job.updates;
   result.version = job.policy->metadata().version();
+  const EpisodeHook stop_check = [this](const EpisodeStep&) -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    if (stop_) return absl::CancelledError("evaluator stopping");
+    return absl::OkStatus();
+  };
   for (const bool deterministic : {true, false}) {
     // The same start states for every evaluation: seeds fixed by the run's seed.
     ASSIGN_OR_RETURN(
         auto batch,
         envs::EnvBatch::Create(task_, episodes_, seed_ + (deterministic ? 0 : 50000), models_dir_));
-    RETURN_IF_ERROR(batch->Reset());
     std::mt19937_64 rng(seed_);
-    std::vector<float> actions(static_cast<size_t>(episodes_) * batch->act_dim());
-    std::vector<double> returns(episodes_, NAN);
-    int done = 0;
-    while (done < episodes_) {
-      {
-        absl::MutexLock lock(&mu_);
-        if (stop_) return absl::CancelledError("evaluator stopping");
-      }
-      auto obs = batch->observations();
-      policy->Act(std::span<const float>(obs.data(), obs.size()), episodes_, deterministic, &rng,
-                  actions);
-      RETURN_IF_ERROR(batch->Step(actions));
-      for (int i = 0; i < episodes_; ++i) {
-        if (std::isnan(returns[i]) && (batch->terminated()[i] || batch->truncated()[i])) {
-          returns[i] = batch->episode_returns()[i];
-          ++done;
-        }
-      }
-    }
-    double mean = 0, var = 0;
-    for (double r : returns) mean += r / episodes_;
-    for (double r : returns) var += (r - mean) * (r - mean) / episodes_;
+    ASSIGN_OR_RETURN(std::vector<double> returns,
+                     RunEpisodes(*batch, *policy, deterministic, rng, stop_check));
+    const ReturnStats stats = SummarizeReturns(returns);
     if (deterministic) {
-      result.return_mean = mean;
-      result.return_std = std::sqrt(var);
+      result.return_mean = stats.mean;
+      result.return_std = stats.std;
     } else {
-      result.train_return_mean = mean;
-      result.train_return_std = std::sqrt(var);
+      result.train_return_mean = stats.mean;
+      result.train_return_std = stats.std;
     }
   }
   return result;

@@ -1,15 +1,15 @@
-// The policy the learner trains and the policy actors run (actor/policy_mlp.h,
+// The policy the learner trains and the policy actors run (policy/policy_mlp.h,
 // OpenBLAS, no LibTorch) must act the same: published tensors and the snapshot
 // file both rebuild the learner's own deterministic policy.
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "actor/policy_mlp.h"
-#include "common/safetensors.h"
 #include "common/tensor_codec.h"
 #include "learner/sac_learner.h"
 #include "learner/sac_learner_testing.h"
+#include "policy/policy_mlp.h"
+#include "policy/safetensors.h"
 #include "tests/testing/process.h"
 
 namespace sac::learner {

@@ -11,10 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
-#include "common/policy_metadata.h"
 #include "common/raw_rpc.h"
-#include "common/safetensors.h"
 #include "common/security.h"
+#include "policy/policy_metadata.h"
+#include "policy/safetensors.h"
 
 namespace sac::learner {
 

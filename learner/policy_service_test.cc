@@ -7,10 +7,10 @@
 #include <fstream>
 #include <thread>
 
-#include "common/policy_metadata.h"
-#include "common/safetensors.h"
 #include "common/server.h"
 #include "common/tensor_codec.h"
+#include "policy/policy_metadata.h"
+#include "policy/safetensors.h"
 #include "tests/testing/process.h"
 #include "tests/testing/stalled_http2_client.h"
 

@@ -12,12 +12,12 @@
 #include "common/config.h"
 #include "common/files.h"
 #include "common/logging.h"
-#include "common/policy_metadata.h"
-#include "common/safetensors.h"
 #include "common/status.h"
 #include "common/tensor_codec.h"
 #include "learner/checkpoint_file.h"
 #include "learner/sac_learner_internal.h"
+#include "policy/policy_metadata.h"
+#include "policy/safetensors.h"
 
 namespace sac::learner {
 

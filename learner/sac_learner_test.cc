@@ -7,9 +7,9 @@
 #include <fstream>
 
 #include "common/files.h"
-#include "common/policy_metadata.h"
-#include "common/safetensors.h"
 #include "learner/sac_learner_testing.h"
+#include "policy/policy_metadata.h"
+#include "policy/safetensors.h"
 
 namespace sac::learner {
 namespace {

@@ -26,11 +26,11 @@
 #include "absl/strings/str_cat.h"
 #include "actor/actor.h"
 #include "common/logging.h"
-#include "actor/policy_mlp.h"
 #include "common/subprocess.h"
 #include "common/tensor_codec.h"
 #include "envs/env.h"
 #include "envs/models_dir.h"
+#include "policy/policy_mlp.h"
 
 namespace {
 

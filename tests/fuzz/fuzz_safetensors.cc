@@ -1,15 +1,15 @@
-// Fuzz target: the safetensors reader (common/safetensors.h), which reads every
+// Fuzz target: the safetensors reader (policy/safetensors.h), which reads every
 // policy snapshot an actor or sacctl loads, and the policy metadata decoder
-// (common/policy_metadata.h) applied to the file's metadata.
+// (policy/policy_metadata.h) applied to the file's metadata.
 // Input: the file's bytes.
 // Properties: a parsed file serializes and parses back to the same tensors
 // (bit for bit) and metadata; every tensor's values match its shape; errors are
 // INVALID_ARGUMENT.
 #include <cstring>
 
-#include "common/policy_metadata.h"
-#include "common/safetensors.h"
 #include "common/tensor_codec.h"
+#include "policy/policy_metadata.h"
+#include "policy/safetensors.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace {

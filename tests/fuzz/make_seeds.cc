@@ -11,10 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
-#include "common/policy_metadata.h"
-#include "common/safetensors.h"
 #include "common/tensor_codec.h"
 #include "learner/checkpoint_file.h"
+#include "policy/policy_metadata.h"
+#include "policy/safetensors.h"
 #include "replay_server/rows.h"
 #include "replay_server/snapshot.h"
 #include "replay_server/table.h"

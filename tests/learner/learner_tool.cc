@@ -21,9 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/files.h"
-#include "common/safetensors.h"
 #include "learner/sac_learner.h"
 #include "learner/sac_learner_testing.h"
+#include "policy/safetensors.h"
 
 namespace sac::learner {
 namespace {

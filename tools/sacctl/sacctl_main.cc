@@ -19,13 +19,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "actor/policy_mlp.h"
 #include "common/config.h"
 #include "common/logging.h"
-#include "common/safetensors.h"
 #include "common/server.h"
 #include "common/status.h"
 #include "envs/env_batch.h"
+#include "policy/episodes.h"
+#include "policy/policy_mlp.h"
+#include "policy/safetensors.h"
 #include "sac/v1/sacctl_config.pb.h"
 #include "tools/sacctl/clients.h"
 #include "tools/sacctl/local_cluster.h"
@@ -219,44 +220,30 @@ int RunEval(int argc, char** argv) {
                                      command.models_dir());
   if (!envs.ok()) return Fail(envs.status());
   envs::EnvBatch& batch = **envs;
-  if (batch.obs_dim() != (*policy)->obs_dim() || batch.act_dim() != (*policy)->act_dim()) {
-    return Fail(absl::FailedPreconditionError(absl::StrCat(
-        "snapshot sizes obs ", (*policy)->obs_dim(), " act ", (*policy)->act_dim(), " do not match ",
-        batch.task(), " (obs ", batch.obs_dim(), ", act ", batch.act_dim(), ")")));
-  }
-  if (absl::Status s = batch.Reset(); !s.ok()) return Fail(s);
   std::mt19937_64 rng(command.seed());
-  std::vector<float> actions(static_cast<size_t>(n) * batch.act_dim());
-  std::vector<double> returns(n, NAN);
+  // --dump_actions: the observations and actions of env 0's first episode.
   std::ofstream dump;
   if (!command.dump_actions().empty()) dump.open(command.dump_actions(), std::ios::trunc);
-  bool dumping = dump.is_open();
-  int done = 0;
-  while (done < n) {
-    (*policy)->Act(std::span<const float>(batch.observations().data(), batch.observations().size()),
-                   n, !command.stochastic(), &rng, actions);
-    if (dumping) {
+  EpisodeHook dump_env0 = nullptr;
+  if (dump.is_open()) {
+    dump_env0 = [&dump](const EpisodeStep& step) {
+      if (!std::isnan(step.returns[0])) return absl::OkStatus();
       std::vector<std::string> row;
-      for (int j = 0; j < batch.obs_dim(); ++j) row.push_back(absl::StrFormat("%.9g", batch.observations()[j]));
-      for (int j = 0; j < batch.act_dim(); ++j) row.push_back(absl::StrFormat("%.9g", actions[j]));
-      dump << absl::StrJoin(row, ",") << "\n";
-    }
-    if (absl::Status s = batch.Step(actions); !s.ok()) return Fail(s);
-    for (int i = 0; i < n; ++i) {
-      if (std::isnan(returns[i]) && (batch.terminated()[i] || batch.truncated()[i])) {
-        returns[i] = batch.episode_returns()[i];
-        ++done;
-        if (i == 0) dumping = false;
+      for (int j = 0; j < step.batch.obs_dim(); ++j) {
+        row.push_back(absl::StrFormat("%.9g", step.batch.observations()[j]));
       }
-    }
+      for (int j = 0; j < step.batch.act_dim(); ++j) {
+        row.push_back(absl::StrFormat("%.9g", step.actions[j]));
+      }
+      dump << absl::StrJoin(row, ",") << "\n";
+      return absl::OkStatus();
+    };
   }
-  double mean = 0, var = 0;
-  for (double r : returns) mean += r / n;
-  for (double r : returns) var += (r - mean) * (r - mean) / n;
+  auto returns = RunEpisodes(batch, **policy, !command.stochastic(), rng, dump_env0);
+  if (!returns.ok()) return Fail(returns.status());
+  const ReturnStats stats = SummarizeReturns(*returns);
   std::printf("eval %s: %d episodes, return mean %.2f std %.2f (min %.2f, max %.2f)\n",
-              batch.task().c_str(), n, mean, std::sqrt(var),
-              *std::min_element(returns.begin(), returns.end()),
-              *std::max_element(returns.begin(), returns.end()));
+              batch.task().c_str(), n, stats.mean, stats.std, stats.min, stats.max);
   return 0;
 }
 

@@ -3,8 +3,8 @@
 // snapshots uses. Keys are the proto field names; numbers are decimal text
 // (17 significant digits: exact); lists are JSON arrays ("[256,256]", readers
 // also take "256,256"); "format" is "sac-cluster-policy/1".
-#ifndef SAC_COMMON_POLICY_METADATA_H_
-#define SAC_COMMON_POLICY_METADATA_H_
+#ifndef SAC_POLICY_POLICY_METADATA_H_
+#define SAC_POLICY_POLICY_METADATA_H_
 
 #include <map>
 #include <string>
@@ -23,4 +23,4 @@ absl::StatusOr<v1::PolicyMetadata> PolicyMetadataFromStrings(
 
 }  // namespace sac
 
-#endif  // SAC_COMMON_POLICY_METADATA_H_
+#endif  // SAC_POLICY_POLICY_METADATA_H_

@@ -1,4 +1,4 @@
-#include "common/safetensors.h"
+#include "policy/safetensors.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -162,24 +162,44 @@ class JsonParser {
       if (pos_ >= s_.size()) break;
       const char e = s_[pos_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           if (pos_ + 4 > s_.size()) return Error("short \\u escape");
           unsigned cp = 0;
           for (int i = 0; i < 4; ++i) {
             const char h = s_[pos_++];
             cp <<= 4;
-            if (h >= '0' && h <= '9') cp |= h - '0';
-            else if (h >= 'a' && h <= 'f') cp |= h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') cp |= h - 'A' + 10;
-            else return Error("bad \\u escape");
+            if (h >= '0' && h <= '9')
+              cp |= h - '0';
+            else if (h >= 'a' && h <= 'f')
+              cp |= h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F')
+              cp |= h - 'A' + 10;
+            else
+              return Error("bad \\u escape");
           }
           // UTF-8 encode (surrogate pairs are kept as two 3-byte sequences).
           if (cp < 0x80) {
@@ -209,11 +229,21 @@ void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -235,8 +265,7 @@ absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes) {
   std::memcpy(&header_len, bytes.data(), 8);
   if (header_len > bytes.size() - 8 || header_len > (100u << 20)) {
     return absl::InvalidArgumentError(absl::StrCat("safetensors: header length ", header_len,
-                                                   " exceeds the file (", bytes.size(),
-                                                   " bytes)"));
+                                                   " exceeds the file (", bytes.size(), " bytes)"));
   }
   const absl::string_view header = bytes.substr(8, header_len);
   const absl::string_view data = bytes.substr(8 + header_len);
@@ -277,8 +306,8 @@ absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes) {
           absl::StrCat("safetensors: tensor '", name, "' lacks dtype, shape or data_offsets"));
     }
     if (dtype->str != "F32") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("safetensors: tensor '", name, "' has dtype ", dtype->str, ", expected F32"));
+      return absl::InvalidArgumentError(absl::StrCat("safetensors: tensor '", name, "' has dtype ",
+                                                     dtype->str, ", expected F32"));
     }
     SafetensorsTensor t;
     uint64_t count = 1;
@@ -298,8 +327,8 @@ absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes) {
     const Json& e = offsets->items[1];
     if (!b.is_integer || !e.is_integer || b.integer < 0 || e.integer < b.integer ||
         static_cast<uint64_t>(e.integer) > data.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "safetensors: tensor '", name, "' has data_offsets outside the data buffer"));
+      return absl::InvalidArgumentError(absl::StrCat("safetensors: tensor '", name,
+                                                     "' has data_offsets outside the data buffer"));
     }
     const uint64_t begin = static_cast<uint64_t>(b.integer);
     const uint64_t end = static_cast<uint64_t>(e.integer);

@@ -1,12 +1,12 @@
-#include "actor/policy_mlp.h"
-
-#include <cmath>
+#include "policy/policy_mlp.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "common/policy_metadata.h"
+#include <cmath>
+
 #include "common/tensor_codec.h"
+#include "policy/policy_metadata.h"
 
 namespace sac {
 namespace {

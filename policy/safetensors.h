@@ -6,8 +6,8 @@
 // string metadata). The reader checks everything a hostile file could get wrong
 // (sizes, offsets, overlaps, dtype, JSON syntax) and returns INVALID_ARGUMENT
 // naming the problem; it never reads outside the given bytes.
-#ifndef SAC_COMMON_SAFETENSORS_H_
-#define SAC_COMMON_SAFETENSORS_H_
+#ifndef SAC_POLICY_SAFETENSORS_H_
+#define SAC_POLICY_SAFETENSORS_H_
 
 #include <cstdint>
 #include <map>
@@ -39,4 +39,4 @@ std::string SerializeSafetensors(const SafetensorsFile& file);
 
 }  // namespace sac
 
-#endif  // SAC_COMMON_SAFETENSORS_H_
+#endif  // SAC_POLICY_SAFETENSORS_H_

@@ -1,9 +1,9 @@
-#include "common/safetensors.h"
-
-#include <random>
+#include "policy/safetensors.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <random>
 
 namespace sac {
 namespace {
@@ -54,26 +54,28 @@ std::string WithHeader(const std::string& json, size_t data_bytes) {
 }
 
 TEST(Safetensors, ChecksDtypeSizesAndOverlap) {
-  EXPECT_THAT(ParseSafetensors(WithHeader(
-                  R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", 4))
-                  .status()
-                  .message(),
-              HasSubstr("expected F32"));
-  EXPECT_THAT(ParseSafetensors(WithHeader(
-                  R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4))
-                  .status()
-                  .message(),
-              HasSubstr("4 bytes for 2 float32"));
-  EXPECT_THAT(ParseSafetensors(WithHeader(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                                          R"("b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
-                                          8))
-                  .status()
-                  .message(),
-              HasSubstr("overlap"));
-  EXPECT_THAT(ParseSafetensors(WithHeader(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0))
-                  .status()
-                  .message(),
-              HasSubstr("invalid shape"));
+  EXPECT_THAT(
+      ParseSafetensors(WithHeader(R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", 4))
+          .status()
+          .message(),
+      HasSubstr("expected F32"));
+  EXPECT_THAT(
+      ParseSafetensors(WithHeader(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4))
+          .status()
+          .message(),
+      HasSubstr("4 bytes for 2 float32"));
+  EXPECT_THAT(
+      ParseSafetensors(WithHeader(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                  R"("b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+                                  8))
+          .status()
+          .message(),
+      HasSubstr("overlap"));
+  EXPECT_THAT(
+      ParseSafetensors(WithHeader(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0))
+          .status()
+          .message(),
+      HasSubstr("invalid shape"));
   EXPECT_THAT(ParseSafetensors(WithHeader(R"({"__metadata__":{"k":3}})", 0)).status().message(),
               HasSubstr("not a string"));
 }

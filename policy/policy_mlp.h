@@ -9,8 +9,8 @@
 // where u = mean (deterministic) or mean + exp(log_std) * noise (stochastic).
 //
 // Not thread-safe: one PolicyMlp per acting thread (it keeps scratch buffers).
-#ifndef SAC_ACTOR_POLICY_MLP_H_
-#define SAC_ACTOR_POLICY_MLP_H_
+#ifndef SAC_POLICY_POLICY_MLP_H_
+#define SAC_POLICY_POLICY_MLP_H_
 
 #include <cstdint>
 #include <map>
@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/safetensors.h"
+#include "policy/safetensors.h"
 #include "sac/v1/policy.pb.h"
 
 namespace sac {
@@ -69,4 +69,4 @@ class PolicyMlp {
 
 }  // namespace sac
 
-#endif  // SAC_ACTOR_POLICY_MLP_H_
+#endif  // SAC_POLICY_POLICY_MLP_H_

@@ -1,4 +1,4 @@
-#include "actor/policy_mlp.h"
+#include "policy/policy_mlp.h"
 
 #include <cblas.h>
 
@@ -6,9 +6,9 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "common/policy_metadata.h"
 #include "common/status.h"
 #include "common/tensor_codec.h"
+#include "policy/policy_metadata.h"
 
 namespace sac {
 namespace {
@@ -24,13 +24,12 @@ absl::Status TakeLayer(const std::map<std::string, SafetensorsTensor>& tensors,
   }
   if (w->second.shape != std::vector<int64_t>{out, in}) {
     return absl::InvalidArgumentError(absl::StrCat(prefix, ".weight: shape ",
-                                                   ShapeToString(w->second.shape),
-                                                   ", expected [", out, ", ", in, "]"));
+                                                   ShapeToString(w->second.shape), ", expected [",
+                                                   out, ", ", in, "]"));
   }
   if (b->second.shape != std::vector<int64_t>{out}) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, ".bias: shape ",
-                                                   ShapeToString(b->second.shape),
-                                                   ", expected [", out, "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        prefix, ".bias: shape ", ShapeToString(b->second.shape), ", expected [", out, "]"));
   }
   RETURN_IF_ERROR(CheckFinite(w->second.values, prefix + ".weight"));
   RETURN_IF_ERROR(CheckFinite(b->second.values, prefix + ".bias"));
@@ -51,8 +50,7 @@ absl::StatusOr<std::unique_ptr<PolicyMlp>> PolicyMlp::FromPolicy(const v1::Polic
   return Build(tensors, policy.metadata());
 }
 
-absl::StatusOr<std::unique_ptr<PolicyMlp>> PolicyMlp::FromSafetensors(
-    const SafetensorsFile& file) {
+absl::StatusOr<std::unique_ptr<PolicyMlp>> PolicyMlp::FromSafetensors(const SafetensorsFile& file) {
   ASSIGN_OR_RETURN(v1::PolicyMetadata metadata, PolicyMetadataFromStrings(file.metadata));
   return Build(file.tensors, std::move(metadata));
 }
@@ -92,14 +90,13 @@ absl::StatusOr<std::unique_ptr<PolicyMlp>> PolicyMlp::Build(
   }
   p->mean_ = {in, p->act_dim_, {}, {}};
   p->log_std_ = {in, p->act_dim_, {}, {}};
-  RETURN_IF_ERROR(TakeLayer(tensors, "policy.mean", in, p->act_dim_, &p->mean_.weight,
-                            &p->mean_.bias));
+  RETURN_IF_ERROR(
+      TakeLayer(tensors, "policy.mean", in, p->act_dim_, &p->mean_.weight, &p->mean_.bias));
   RETURN_IF_ERROR(TakeLayer(tensors, "policy.log_std", in, p->act_dim_, &p->log_std_.weight,
                             &p->log_std_.bias));
   const int64_t act_shape[] = {p->act_dim_};
   ASSIGN_OR_RETURN(TensorView low, DecodeTensor(metadata.action_low(), "action_low", act_shape));
-  ASSIGN_OR_RETURN(TensorView high,
-                   DecodeTensor(metadata.action_high(), "action_high", act_shape));
+  ASSIGN_OR_RETURN(TensorView high, DecodeTensor(metadata.action_high(), "action_high", act_shape));
   for (int j = 0; j < p->act_dim_; ++j) {
     if (!(high.values()[j] > low.values()[j])) {
       return absl::InvalidArgumentError(

@@ -1,4 +1,4 @@
-#include "common/policy_metadata.h"
+#include "policy/policy_metadata.h"
 
 #include <cstdio>
 #include <vector>
@@ -80,8 +80,7 @@ absl::Status GetFloats(const std::map<std::string, std::string>& m, const std::s
   }
   if (values.size() != expected) {
     return absl::InvalidArgumentError(absl::StrCat("policy metadata: '", key, "' has ",
-                                                   values.size(), " values, expected ",
-                                                   expected));
+                                                   values.size(), " values, expected ", expected));
   }
   EncodeVector(values, out);
   return absl::OkStatus();
@@ -115,8 +114,8 @@ absl::StatusOr<v1::PolicyMetadata> PolicyMetadataFromStrings(
     const std::map<std::string, std::string>& s) {
   ASSIGN_OR_RETURN(std::string format, Get(s, "format"));
   if (format != kPolicyFormat) {
-    return absl::InvalidArgumentError(absl::StrCat("policy metadata: format '", format,
-                                                   "', expected '", kPolicyFormat, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy metadata: format '", format, "', expected '", kPolicyFormat, "'"));
   }
   v1::PolicyMetadata m;
   ASSIGN_OR_RETURN(*m.mutable_task(), Get(s, "task"));
