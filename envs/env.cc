@@ -22,7 +22,7 @@ absl::StatusOr<std::unique_ptr<MujocoEnv>> MujocoEnv::Create(std::shared_ptr<con
     return absl::InvalidArgumentError(
         absl::StrCat("max_episode_steps must be >= 0, got ", max_episode_steps));
   }
-  if (max_episode_steps == 0) max_episode_steps = task->spec().max_episode_steps;
+  if (max_episode_steps == 0) max_episode_steps = task->spec().shape.max_episode_steps;
   ASSIGN_OR_RETURN(MjDataPtr data, MakeData(task->model.get()));
   return std::unique_ptr<MujocoEnv>(
       new MujocoEnv(std::move(task), std::move(data), seed, max_episode_steps));

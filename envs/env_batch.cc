@@ -35,11 +35,11 @@ absl::StatusOr<std::unique_ptr<EnvBatch>> EnvBatch::Create(absl::string_view tas
   std::unique_ptr<EnvBatch> batch(new EnvBatch());
   const TaskSpec& spec = loaded->spec();
   const mjModel* m = loaded->model.get();
-  batch->task_ = spec.name;
+  batch->task_ = std::string(spec.shape.name);
   batch->models_dir_ = dir;
   batch->num_envs_ = num_envs;
-  batch->obs_dim_ = spec.obs_dim;
-  batch->act_dim_ = spec.act_dim;
+  batch->obs_dim_ = spec.shape.obs_dim;
+  batch->act_dim_ = spec.shape.act_dim;
   batch->reward_term_names_ = spec.reward_terms;
   for (int i = 0; i < m->nu; ++i) {
     // Gymnasium: Box(low, high) from actuator_ctrlrange cast to float32.
@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<EnvBatch>> EnvBatch::Create(absl::string_view tas
     batch->envs_.push_back(std::move(env));
   }
   batch->max_episode_steps_ = batch->envs_[0]->max_episode_steps();
-  const size_t n = num_envs, obs = spec.obs_dim;
+  const size_t n = num_envs, obs = spec.shape.obs_dim;
   batch->obs_.assign(n * obs, 0.f);
   batch->prev_obs_.assign(n * obs, 0.f);
   batch->next_obs_.assign(n * obs, 0.f);

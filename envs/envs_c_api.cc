@@ -57,8 +57,8 @@ void sac_env_destroy(SacEnv* env) { delete env; }
 void sac_env_dims(const SacEnv* env, int* obs_dim, int* act_dim, int* nq, int* nv,
                   int* num_reward_terms, int* max_episode_steps) {
   const auto& spec = env->env->spec();
-  if (obs_dim) *obs_dim = spec.obs_dim;
-  if (act_dim) *act_dim = spec.act_dim;
+  if (obs_dim) *obs_dim = spec.shape.obs_dim;
+  if (act_dim) *act_dim = spec.shape.act_dim;
   if (nq) *nq = env->env->model()->nq;
   if (nv) *nv = env->env->model()->nv;
   if (num_reward_terms) *num_reward_terms = env->env->num_reward_terms();
@@ -104,7 +104,7 @@ void sac_env_get_state(const SacEnv* env, double* qpos, double* qvel) {
 
 int sac_env_step(SacEnv* env, const float* action, double* obs, double* reward, double* terms,
                  int* terminated, int* truncated, char* err, int err_len) {
-  const int act_dim = env->env->spec().act_dim;
+  const int act_dim = env->env->spec().shape.act_dim;
   for (int i = 0; i < act_dim; ++i) {
     if (!std::isfinite(action[i])) {
       SetError(err, err_len, absl::StrCat("action[", i, "] is ", action[i], " (must be finite)"));

@@ -49,7 +49,7 @@ double SumSquares(const double* x, int n) {
 
 void Task::SimulateFrames(const mjModel* m, mjData* d, const float* action) const {
   for (int i = 0; i < m->nu; ++i) d->ctrl[i] = static_cast<double>(action[i]);
-  for (int k = 0; k < spec_.frame_skip; ++k) mj_step(m, d);
+  for (int k = 0; k < spec_.shape.frame_skip; ++k) mj_step(m, d);
   if (spec_.reads_rne_post) mj_rnePostConstraint(m, d);
 }
 

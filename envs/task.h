@@ -19,18 +19,17 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/task_shape.h"
 #include "envs/random.h"
 
 namespace sac::envs {
 
 struct TaskSpec {
-  std::string name;        // Gymnasium id, e.g. "HalfCheetah-v5"
+  // Name, sizes, action bounds, frame skip, time limit: the task's entry in
+  // common/task_shape.h (their one home; Bind checks the model against it).
+  TaskShape shape;
   std::string model_file;  // file name inside the models dir
-  int frame_skip = 1;      // physics steps per env step
   int nq = 0, nv = 0;      // expected sizes of the model (checked at load)
-  int obs_dim = 0;
-  int act_dim = 0;
-  int max_episode_steps = 1000;  // Gymnasium's TimeLimit
   // Gymnasium's info keys of the reward terms, in the order Task::Step writes them.
   std::vector<std::string> reward_terms;
   // Whether the task reads what mj_rnePostConstraint computes (cacc, cfrc_int,
@@ -76,7 +75,7 @@ class Task {
   // (spec().reads_rne_post). No mj_forward after.
   void SimulateFrames(const mjModel* m, mjData* d, const float* action) const;
   // dt = timestep * frame_skip, the denominator of every velocity in a reward.
-  double Dt(const mjModel* m) const { return m->opt.timestep * spec_.frame_skip; }
+  double Dt(const mjModel* m) const { return m->opt.timestep * spec_.shape.frame_skip; }
 
  private:
   TaskSpec spec_;
@@ -99,12 +98,13 @@ struct TaskEntry {
   TaskSpec spec;
   MakeFn make;
   // Binds the task to a model loaded from spec.model_file, after checking that
-  // the model's sizes (nq, nv, nu) are the spec's.
+  // the model's sizes (nq, nv, nu) are the spec's and its actuators' ctrlrange
+  // (as float32) is the shape's action bounds.
   absl::StatusOr<std::unique_ptr<Task>> Bind(const mjModel* m) const;
 };
 // The entry of `name`, or NotFound listing every known task.
 absl::StatusOr<const TaskEntry*> FindTask(absl::string_view name);
-// The nine names, in DESIGN.md's order.
+// The nine names, in DESIGN.md's order (common/task_shape.h's).
 std::vector<std::string> KnownTaskNames();
 
 }  // namespace sac::envs

@@ -74,12 +74,12 @@ TEST_P(GymChecks, MatchGymnasium) {
   const mjData* d = (*env)->data();
 
   const Struct& reset = Field(check, "reset").struct_value();
-  std::vector<double> obs(spec.obs_dim), terms(spec.reward_terms.size());
+  std::vector<double> obs(spec.shape.obs_dim), terms(spec.reward_terms.size());
   ASSERT_TRUE(
       (*env)
           ->ResetToState(Doubles(Field(reset, "qpos")), Doubles(Field(reset, "qvel")), obs.data())
           .ok());
-  double worst = MaxAbsDiff(Doubles(Field(reset, "obs")), obs.data(), spec.obs_dim);
+  double worst = MaxAbsDiff(Doubles(Field(reset, "obs")), obs.data(), spec.shape.obs_dim);
   EXPECT_LE(worst, kTolerance) << "reset obs";
 
   const ListValue& steps = Field(check, "steps").list_value();
@@ -88,10 +88,10 @@ TEST_P(GymChecks, MatchGymnasium) {
     const Struct& step = steps.values(t).struct_value();
     std::vector<float> action;
     for (double a : Doubles(Field(step, "action"))) action.push_back(static_cast<float>(a));
-    ASSERT_EQ(static_cast<int>(action.size()), spec.act_dim);
+    ASSERT_EQ(static_cast<int>(action.size()), spec.shape.act_dim);
     EnvStepResult r = (*env)->Step(action.data(), obs.data(), terms.data());
     SCOPED_TRACE("step " + std::to_string(t));
-    const double d_obs = MaxAbsDiff(Doubles(Field(step, "obs")), obs.data(), spec.obs_dim);
+    const double d_obs = MaxAbsDiff(Doubles(Field(step, "obs")), obs.data(), spec.shape.obs_dim);
     EXPECT_LE(d_obs, kTolerance) << "obs";
     EXPECT_NEAR(r.reward, Field(step, "reward").number_value(), kTolerance);
     EXPECT_EQ(r.terminated, Field(step, "terminated").bool_value());

@@ -79,21 +79,21 @@ TEST_P(EveryTask, SizesObservationAndRewardTerms) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   const TaskSpec& spec = (*loaded)->spec();
   const mjModel* m = (*loaded)->model.get();
-  EXPECT_EQ(m->nu, spec.act_dim);
+  EXPECT_EQ(m->nu, spec.shape.act_dim);
   EXPECT_EQ(m->nq, spec.nq);
   auto env = MujocoEnv::Create(*loaded, 7);
   ASSERT_TRUE(env.ok()) << env.status();
   // Observe writes exactly obs_dim values: canaries after the end stay.
-  std::vector<double> obs(spec.obs_dim + 4, 12345.0);
+  std::vector<double> obs(spec.shape.obs_dim + 4, 12345.0);
   (*env)->Reset(obs.data());
-  for (int i = spec.obs_dim; i < spec.obs_dim + 4; ++i) EXPECT_EQ(obs[i], 12345.0);
-  for (int i = 0; i < spec.obs_dim; ++i) EXPECT_TRUE(std::isfinite(obs[i])) << i;
+  for (int i = spec.shape.obs_dim; i < spec.shape.obs_dim + 4; ++i) EXPECT_EQ(obs[i], 12345.0);
+  for (int i = 0; i < spec.shape.obs_dim; ++i) EXPECT_TRUE(std::isfinite(obs[i])) << i;
 
   std::vector<double> terms(spec.reward_terms.size() + 1, 12345.0);
-  std::vector<float> action(spec.act_dim);
+  std::vector<float> action(spec.shape.act_dim);
   int steps = 0;
   for (; steps < 60; ++steps) {
-    for (int j = 0; j < spec.act_dim; ++j) {
+    for (int j = 0; j < spec.shape.act_dim; ++j) {
       action[j] = static_cast<float>(m->actuator_ctrlrange[2 * j + 1] * std::sin(0.3 * steps + j));
     }
     EnvStepResult r = (*env)->Step(action.data(), obs.data(), terms.data());
@@ -114,13 +114,13 @@ TEST_P(EveryTask, OutOfBoundsActionsAreClampedByMujocoAndChargedAsGiven) {
   auto a = MujocoEnv::Create(*loaded, 3);
   auto b = MujocoEnv::Create(*loaded, 3);
   ASSERT_TRUE(a.ok() && b.ok());
-  std::vector<double> obs_a(spec.obs_dim), obs_b(spec.obs_dim);
+  std::vector<double> obs_a(spec.shape.obs_dim), obs_b(spec.shape.obs_dim);
   std::vector<double> terms_a(spec.reward_terms.size()), terms_b(spec.reward_terms.size());
   (*a)->Reset(obs_a.data());
   (*b)->Reset(obs_b.data());
   ASSERT_EQ(obs_a, obs_b);  // same seed, same reset
-  std::vector<float> high(spec.act_dim), twice(spec.act_dim);
-  for (int j = 0; j < spec.act_dim; ++j) {
+  std::vector<float> high(spec.shape.act_dim), twice(spec.shape.act_dim);
+  for (int j = 0; j < spec.shape.act_dim; ++j) {
     high[j] = static_cast<float>(m->actuator_ctrlrange[2 * j + 1]);
     twice[j] = 2 * high[j];
   }
@@ -132,7 +132,7 @@ TEST_P(EveryTask, OutOfBoundsActionsAreClampedByMujocoAndChargedAsGiven) {
   EXPECT_EQ((*a)->data()->ctrl[0], static_cast<double>(twice[0]));
   // Tasks with a control cost charge the unclipped action: a lower reward.
   const bool has_ctrl_cost =
-      spec.name != "InvertedPendulum-v5" && spec.name != "InvertedDoublePendulum-v5";
+      spec.shape.name != "InvertedPendulum-v5" && spec.shape.name != "InvertedDoublePendulum-v5";
   if (has_ctrl_cost) {
     EXPECT_LT(ra.reward, rb.reward);
   } else {

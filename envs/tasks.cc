@@ -256,7 +256,7 @@ class InvertedPendulum final : public Task {
     SimulateFrames(m, d, action);
     Observe(m, d, obs);
     bool finite = true;
-    for (int i = 0; i < spec().obs_dim; ++i) finite = finite && std::isfinite(obs[i]);
+    for (int i = 0; i < spec().shape.obs_dim; ++i) finite = finite && std::isfinite(obs[i]);
     const bool terminated = !finite || std::fabs(obs[1]) > 0.2;
     // v5: the failing step earns 0.
     const double reward = terminated ? 0.0 : 1.0;
@@ -378,22 +378,9 @@ class Reacher final : public Task {
 };
 
 // ---------------------------------------------------------------- registry
-TaskSpec Spec(const char* name, const char* file, int frame_skip, int nq, int nv, int obs_dim,
-              int act_dim, int max_steps, std::vector<std::string> terms,
-              bool reads_rne_post = false) {
-  TaskSpec s;
-  s.name = name;
-  s.model_file = file;
-  s.frame_skip = frame_skip;
-  s.nq = nq;
-  s.nv = nv;
-  s.obs_dim = obs_dim;
-  s.act_dim = act_dim;
-  s.max_episode_steps = max_steps;
-  s.reward_terms = std::move(terms);
-  s.reads_rne_post = reads_rne_post;
-  return s;
-}
+// The task's shape from common/task_shape.h, at compile time (an unknown name
+// does not compile).
+consteval TaskShape ShapeOf(std::string_view name) { return *LookupTaskShape(name); }
 
 template <typename T>
 TaskEntry::MakeFn Simple() {
@@ -404,35 +391,66 @@ TaskEntry::MakeFn Simple() {
 
 const std::vector<TaskEntry>& Registry() {
   static const auto* registry = new std::vector<TaskEntry>{
-      {Spec("HalfCheetah-v5", "half_cheetah.xml", 5, 9, 9, 17, 6, 1000,
-            {"reward_forward", "reward_ctrl"}),
+      {{.shape = ShapeOf("HalfCheetah-v5"),
+        .model_file = "half_cheetah.xml",
+        .nq = 9,
+        .nv = 9,
+        .reward_terms = {"reward_forward", "reward_ctrl"}},
        Simple<HalfCheetah>()},
-      {Spec("Hopper-v5", "hopper.xml", 4, 6, 6, 11, 3, 1000,
-            {"reward_forward", "reward_ctrl", "reward_survive"}),
+      {{.shape = ShapeOf("Hopper-v5"),
+        .model_file = "hopper.xml",
+        .nq = 6,
+        .nv = 6,
+        .reward_terms = {"reward_forward", "reward_ctrl", "reward_survive"}},
        Simple<Hopper>()},
-      {Spec("Walker2d-v5", "walker2d_v5.xml", 4, 9, 9, 17, 6, 1000,
-            {"reward_forward", "reward_ctrl", "reward_survive"}),
+      {{.shape = ShapeOf("Walker2d-v5"),
+        .model_file = "walker2d_v5.xml",
+        .nq = 9,
+        .nv = 9,
+        .reward_terms = {"reward_forward", "reward_ctrl", "reward_survive"}},
        Simple<Walker2d>()},
-      {Spec("Ant-v5", "ant.xml", 5, 15, 14, 105, 8, 1000,
-            {"reward_forward", "reward_ctrl", "reward_contact", "reward_survive"}, true),
+      {{.shape = ShapeOf("Ant-v5"),
+        .model_file = "ant.xml",
+        .nq = 15,
+        .nv = 14,
+        .reward_terms = {"reward_forward", "reward_ctrl", "reward_contact", "reward_survive"},
+        .reads_rne_post = true},
        [](const TaskSpec& spec, const mjModel* m) -> absl::StatusOr<std::unique_ptr<Task>> {
          if (m->nbody > Ant::kMaxBodies) return absl::InvalidArgumentError("Ant: too many bodies");
          return std::unique_ptr<Task>(new Ant(spec));
        }},
-      {Spec("Humanoid-v5", "humanoid.xml", 5, 24, 23, 348, 17, 1000,
-            {"reward_survive", "reward_forward", "reward_ctrl", "reward_contact"}, true),
+      {{.shape = ShapeOf("Humanoid-v5"),
+        .model_file = "humanoid.xml",
+        .nq = 24,
+        .nv = 23,
+        .reward_terms = {"reward_survive", "reward_forward", "reward_ctrl", "reward_contact"},
+        .reads_rne_post = true},
        [](const TaskSpec& spec, const mjModel* m) -> absl::StatusOr<std::unique_ptr<Task>> {
          return std::unique_ptr<Task>(new Humanoid(spec, m));
        }},
-      {Spec("InvertedPendulum-v5", "inverted_pendulum.xml", 2, 2, 2, 4, 1, 1000,
-            {"reward_survive"}),
+      {{.shape = ShapeOf("InvertedPendulum-v5"),
+        .model_file = "inverted_pendulum.xml",
+        .nq = 2,
+        .nv = 2,
+        .reward_terms = {"reward_survive"}},
        Simple<InvertedPendulum>()},
-      {Spec("InvertedDoublePendulum-v5", "inverted_double_pendulum.xml", 5, 3, 3, 9, 1, 1000,
-            {"reward_survive", "distance_penalty", "velocity_penalty"}),
+      {{.shape = ShapeOf("InvertedDoublePendulum-v5"),
+        .model_file = "inverted_double_pendulum.xml",
+        .nq = 3,
+        .nv = 3,
+        .reward_terms = {"reward_survive", "distance_penalty", "velocity_penalty"}},
        Simple<InvertedDoublePendulum>()},
-      {Spec("Swimmer-v5", "swimmer.xml", 4, 5, 5, 8, 2, 1000, {"reward_forward", "reward_ctrl"}),
+      {{.shape = ShapeOf("Swimmer-v5"),
+        .model_file = "swimmer.xml",
+        .nq = 5,
+        .nv = 5,
+        .reward_terms = {"reward_forward", "reward_ctrl"}},
        Simple<Swimmer>()},
-      {Spec("Reacher-v5", "reacher.xml", 2, 4, 4, 10, 2, 50, {"reward_dist", "reward_ctrl"}),
+      {{.shape = ShapeOf("Reacher-v5"),
+        .model_file = "reacher.xml",
+        .nq = 4,
+        .nv = 4,
+        .reward_terms = {"reward_dist", "reward_ctrl"}},
        [](const TaskSpec& spec, const mjModel* m) -> absl::StatusOr<std::unique_ptr<Task>> {
          auto fingertip = BodyId(m, "fingertip");
          if (!fingertip.ok()) return fingertip.status();
@@ -447,17 +465,28 @@ const std::vector<TaskEntry>& Registry() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Task>> TaskEntry::Bind(const mjModel* m) const {
-  if (m->nq != spec.nq || m->nv != spec.nv || m->nu != spec.act_dim) {
+  const TaskShape& shape = spec.shape;
+  if (m->nq != spec.nq || m->nv != spec.nv || m->nu != shape.act_dim) {
     return absl::InvalidArgumentError(absl::StrCat(
-        spec.name, ": model ", spec.model_file, " has nq=", m->nq, " nv=", m->nv, " nu=", m->nu,
-        ", expected nq=", spec.nq, " nv=", spec.nv, " nu=", spec.act_dim));
+        std::string(shape.name), ": model ", spec.model_file, " has nq=", m->nq, " nv=", m->nv,
+        " nu=", m->nu, ", expected nq=", spec.nq, " nv=", spec.nv, " nu=", shape.act_dim));
+  }
+  for (int i = 0; i < m->nu; ++i) {
+    const float low = static_cast<float>(m->actuator_ctrlrange[2 * i]);
+    const float high = static_cast<float>(m->actuator_ctrlrange[2 * i + 1]);
+    if (!m->actuator_ctrllimited[i] || low != shape.action_low || high != shape.action_high) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          std::string(shape.name), ": model ", spec.model_file, " actuator ", i, " has ctrlrange [",
+          low, ", ", high, "]", m->actuator_ctrllimited[i] ? "" : " (not limited)", ", expected [",
+          shape.action_low, ", ", shape.action_high, "]"));
+    }
   }
   return make(spec, m);
 }
 
 absl::StatusOr<const TaskEntry*> FindTask(absl::string_view name) {
   for (const TaskEntry& entry : Registry()) {
-    if (entry.spec.name == name) return &entry;
+    if (entry.spec.shape.name == std::string_view(name.data(), name.size())) return &entry;
   }
   return absl::NotFoundError(absl::StrCat(
       "unknown task '", name, "'; known tasks: ", absl::StrJoin(KnownTaskNames(), ", ")));
@@ -465,7 +494,7 @@ absl::StatusOr<const TaskEntry*> FindTask(absl::string_view name) {
 
 std::vector<std::string> KnownTaskNames() {
   std::vector<std::string> names;
-  for (const TaskEntry& entry : Registry()) names.push_back(entry.spec.name);
+  for (const TaskEntry& entry : Registry()) names.emplace_back(entry.spec.shape.name);
   return names;
 }
 

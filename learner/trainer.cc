@@ -12,8 +12,8 @@
 #include "common/files.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/task_shape.h"
 #include "common/tensor_codec.h"
-#include "envs/env_batch.h"
 #include "google/protobuf/text_format.h"
 #include "common/files.h"
 #include "learner/host_batch.h"
@@ -90,13 +90,13 @@ absl::Status Trainer::ReserveVersion(uint64_t version) {
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::LearnerConfig& config,
                                                          MetricsRegistry* metrics) {
   std::unique_ptr<Trainer> t(new Trainer(config));
-  ASSIGN_OR_RETURN(auto probe, envs::EnvBatch::Create(config.task(), 1, 0, config.models_dir()));
+  ASSIGN_OR_RETURN(const TaskShape* shape, FindTaskShape(config.task()));
   LearnerOptions options;
   options.task = config.task();
-  options.obs_dim = probe->obs_dim();
-  options.act_dim = probe->act_dim();
-  options.action_low.assign(probe->action_low().begin(), probe->action_low().end());
-  options.action_high.assign(probe->action_high().begin(), probe->action_high().end());
+  options.obs_dim = shape->obs_dim;
+  options.act_dim = shape->act_dim;
+  options.action_low = shape->ActionLow();
+  options.action_high = shape->ActionHigh();
   options.device = config.device();
   options.threads = static_cast<int>(config.threads());
   options.seed = config.seed();

@@ -6,9 +6,10 @@
 #include "common/metrics.h"
 #include "common/security.h"
 #include "common/server.h"
+#include "common/status.h"
+#include "common/task_shape.h"
 #include "replay_server/replay_service.h"
 #include "replay_server/shard.h"
-#include "replay_server/task_dims.h"
 #include "sac/v1/replay_config.pb.h"
 
 int main(int argc, char** argv) {
@@ -20,10 +21,10 @@ int main(int argc, char** argv) {
                           auto* c = static_cast<sac::v1::ReplayServerConfig*>(m);
                           // Dims from the task, so the effective config shows them.
                           if ((c->obs_dim() == 0 || c->act_dim() == 0) && !c->task().empty()) {
-                            auto dims = sac::replay::DimsOfTask(c->task());
-                            if (!dims.ok()) return dims.status();
-                            if (c->obs_dim() == 0) c->set_obs_dim(dims->obs_dim);
-                            if (c->act_dim() == 0) c->set_act_dim(dims->act_dim);
+                            auto shape = sac::FindTaskShape(c->task());
+                            if (!shape.ok()) return sac::Annotate(shape.status(), "task");
+                            if (c->obs_dim() == 0) c->set_obs_dim((*shape)->obs_dim);
+                            if (c->act_dim() == 0) c->set_act_dim((*shape)->act_dim);
                           }
                           // Memory limit, rate limiter band, fsync policy: refused at start.
                           return sac::replay::ShardOptionsFromConfig(*c).status();

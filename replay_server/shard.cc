@@ -10,8 +10,8 @@
 #include "common/config.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/task_shape.h"
 #include "replay_server/snapshot.h"
-#include "replay_server/task_dims.h"
 
 namespace sac::replay {
 
@@ -23,9 +23,10 @@ absl::StatusOr<ShardOptions> ShardOptionsFromConfig(const v1::ReplayServerConfig
     if (config.task().empty()) {
       return absl::InvalidArgumentError("obs_dim/act_dim: set both, or set task to take them from it");
     }
-    ASSIGN_OR_RETURN(TaskDims dims, DimsOfTask(config.task()));
-    if (obs == 0) obs = dims.obs_dim;
-    if (act == 0) act = dims.act_dim;
+    absl::StatusOr<const TaskShape*> shape = FindTaskShape(config.task());
+    if (!shape.ok()) return Annotate(shape.status(), "task");
+    if (obs == 0) obs = (*shape)->obs_dim;
+    if (act == 0) act = (*shape)->act_dim;
   }
   o.table.spec.obs_dim = obs;
   o.table.spec.act_dim = act;

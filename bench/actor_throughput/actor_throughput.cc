@@ -87,7 +87,7 @@ double RawPhysicsRate(int num_envs, double seconds) {
   }
   std::mt19937 gen(0);
   std::uniform_real_distribution<double> u(-1, 1);
-  const int frame_skip = (*task)->spec().frame_skip;
+  const int frame_skip = (*task)->spec().shape.frame_skip;
   int64_t steps = 0;
   const double t0 = CpuNow();
   while (CpuNow() - t0 < seconds) {

@@ -73,7 +73,7 @@ double RawRate(const sac::envs::LoadedTask& task, double seconds) {
   }
   mj_resetData(m, d);
   mj_forward(m, d);
-  const int frame_skip = task.spec().frame_skip;
+  const int frame_skip = task.spec().shape.frame_skip;
   int64_t steps = 0;
   const auto t0 = Clock::now();
   while (true) {
@@ -145,7 +145,7 @@ double RawSameEpisodesRate(const sac::envs::LoadedTask& task, int num_envs,
                                              m->actuator_ctrlrange[2 * a + 1]);
     ctrl[j] = u(gen);
   }
-  const int frame_skip = task.spec().frame_skip;
+  const int frame_skip = task.spec().shape.frame_skip;
   sac::envs::EnvRandom rng(7);
   const auto t0 = Clock::now();
   for (size_t s = 0; s < ends.size(); ++s) {

@@ -44,6 +44,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/server.h"
+#include "common/task_shape.h"
 #include "replay_server/replay_sampler.h"
 #include "replay_server/replay_writer.h"
 #include "replay_server/replay_service.h"
@@ -55,7 +56,10 @@
 namespace sac::replay {
 namespace {
 
-constexpr int64_t kObs = 17, kAct = 6, kBatch = 256;
+// HalfCheetah's rows (common/task_shape.h).
+constexpr int64_t kObs = LookupTaskShape("HalfCheetah-v5")->obs_dim;
+constexpr int64_t kAct = LookupTaskShape("HalfCheetah-v5")->act_dim;
+constexpr int64_t kBatch = 256;
 // Rows per shard's table (--capacity).
 int64_t g_capacity = 1000000;
 
