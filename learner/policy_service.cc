@@ -267,7 +267,18 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::ListSnapshots(grpc::CallbackServerC
   return ServeUnary<v1::ListSnapshotsRequest, v1::ListSnapshotsResponse>(
       context, token_, request, response,
       [this](const v1::ListSnapshotsRequest&, v1::ListSnapshotsResponse* out) {
-        for (auto& info : store_->ListSnapshots()) *out->add_snapshots() = std::move(info);
+        for (auto& info : store_->ListSnapshots()) {
+          // The counts from the file's header, as GetSnapshot gives them. A
+          // file whose header does not read stays listed with zeros (GetSnapshot
+          // of it says what is wrong).
+          auto strings = ReadSafetensorsMetadata(store_->snapshot_dir() + "/" + info.file_name());
+          auto metadata = strings.ok() ? PolicyMetadataFromStrings(*strings) : strings.status();
+          if (metadata.ok()) {
+            info.set_env_steps(metadata->env_steps());
+            info.set_updates(metadata->updates());
+          }
+          *out->add_snapshots() = std::move(info);
+        }
         return grpc::Status::OK;
       });
 }

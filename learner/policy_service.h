@@ -52,7 +52,8 @@ class PolicyStore {
 
   const std::string& snapshot_dir() const { return snapshot_dir_; }
   static std::string SnapshotFileName(uint64_t version);
-  // Snapshots present on disk, oldest first.
+  // Snapshots present on disk, oldest first: version, file name and size
+  // (env_steps and updates are in the files' headers; the RPCs read them).
   std::vector<v1::SnapshotInfo> ListSnapshots() const;
   // Removes the oldest snapshot files beyond the newest `keep`, except those of
   // the `pinned` versions (the evaluated ones, which users pull by version).

@@ -139,6 +139,7 @@ TEST_F(PolicyServiceTest, SnapshotsListedAndServedByVersion) {
     m.add_hidden_sizes(8);
     m.set_version(v);
     m.set_env_steps(v * 100);
+    m.set_updates(v * 7);
     EncodeVector(std::vector<float>(3, -1.f), m.mutable_action_low());
     EncodeVector(std::vector<float>(3, 1.f), m.mutable_action_high());
     f.metadata = PolicyMetadataToStrings(m);
@@ -152,10 +153,18 @@ TEST_F(PolicyServiceTest, SnapshotsListedAndServedByVersion) {
   ASSERT_TRUE(stub_->ListSnapshots(&c1, {}, &list).ok());
   ASSERT_EQ(list.snapshots_size(), 2);
   EXPECT_EQ(list.snapshots(0).version(), 10u);
+  // The counts from each file's header, as GetSnapshot gives them.
+  EXPECT_EQ(list.snapshots(0).env_steps(), 1000u);
+  EXPECT_EQ(list.snapshots(0).updates(), 70u);
+  EXPECT_EQ(list.snapshots(1).version(), 20u);
+  EXPECT_EQ(list.snapshots(1).env_steps(), 2000u);
+  EXPECT_EQ(list.snapshots(1).updates(), 140u);
   grpc::ClientContext c2;
   ASSERT_TRUE(stub_->GetSnapshot(&c2, newest, &snap).ok());
   EXPECT_EQ(snap.metadata().version(), 20u);
   EXPECT_EQ(snap.info().env_steps(), 2000u);
+  EXPECT_EQ(snap.info().updates(), 140u);
+  EXPECT_EQ(snap.info().SerializeAsString(), list.snapshots(1).SerializeAsString());
   auto parsed = ParseSafetensors(snap.safetensors());
   ASSERT_TRUE(parsed.ok());
   grpc::ClientContext c3;

@@ -86,6 +86,16 @@ absl::Status GetFloats(const std::map<std::string, std::string>& m, const std::s
   return absl::OkStatus();
 }
 
+// A transform key: absent (older snapshots: the only transform there was) or
+// the one value this reader implements.
+absl::Status CheckKnown(const std::map<std::string, std::string>& m, const std::string& key,
+                        absl::string_view known) {
+  auto it = m.find(key);
+  if (it == m.end() || it->second == known) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("policy metadata: ", key, " '", it->second,
+                                                 "' is not one this reader knows ('", known, "')"));
+}
+
 }  // namespace
 
 std::map<std::string, std::string> PolicyMetadataToStrings(const v1::PolicyMetadata& m) {
@@ -93,6 +103,8 @@ std::map<std::string, std::string> PolicyMetadataToStrings(const v1::PolicyMetad
   for (uint32_t h : m.hidden_sizes()) hidden.push_back(std::to_string(h));
   return {
       {"format", kPolicyFormat},
+      {"squash", kPolicySquash},
+      {"action_transform", kPolicyActionTransform},
       {"task", m.task()},
       {"obs_dim", std::to_string(m.obs_dim())},
       {"act_dim", std::to_string(m.act_dim())},
@@ -117,6 +129,8 @@ absl::StatusOr<v1::PolicyMetadata> PolicyMetadataFromStrings(
     return absl::InvalidArgumentError(
         absl::StrCat("policy metadata: format '", format, "', expected '", kPolicyFormat, "'"));
   }
+  RETURN_IF_ERROR(CheckKnown(s, "squash", kPolicySquash));
+  RETURN_IF_ERROR(CheckKnown(s, "action_transform", kPolicyActionTransform));
   v1::PolicyMetadata m;
   ASSIGN_OR_RETURN(*m.mutable_task(), Get(s, "task"));
   uint32_t u32 = 0;

@@ -257,16 +257,37 @@ void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
 }
 
+// The string map of a header's "__metadata__" entry.
+absl::Status TakeMetadata(const Json& entry, std::map<std::string, std::string>* out) {
+  if (entry.kind != Json::kObject) {
+    return absl::InvalidArgumentError("safetensors: __metadata__ is not an object");
+  }
+  for (const auto& [k, v] : entry.members) {
+    if (v.kind != Json::kString) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors: metadata '", k, "' is not a string"));
+    }
+    (*out)[k] = v.str;
+  }
+  return absl::OkStatus();
+}
+
+// The header length of a file of `size` (>= 8) bytes, from its first 8 bytes.
+absl::StatusOr<uint64_t> HeaderLength(const char* first8, uint64_t size) {
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, first8, 8);
+  if (header_len > size - 8 || header_len > (100u << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat("safetensors: header length ", header_len,
+                                                   " exceeds the file (", size, " bytes)"));
+  }
+  return header_len;
+}
+
 }  // namespace
 
 absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes) {
   if (bytes.size() < 8) return absl::InvalidArgumentError("safetensors: file shorter than 8 bytes");
-  uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes.data(), 8);
-  if (header_len > bytes.size() - 8 || header_len > (100u << 20)) {
-    return absl::InvalidArgumentError(absl::StrCat("safetensors: header length ", header_len,
-                                                   " exceeds the file (", bytes.size(), " bytes)"));
-  }
+  ASSIGN_OR_RETURN(const uint64_t header_len, HeaderLength(bytes.data(), bytes.size()));
   const absl::string_view header = bytes.substr(8, header_len);
   const absl::string_view data = bytes.substr(8 + header_len);
   ASSIGN_OR_RETURN(Json root, JsonParser(header).ParseDocument());
@@ -277,16 +298,7 @@ absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes) {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const auto& [name, entry] : root.members) {
     if (name == "__metadata__") {
-      if (entry.kind != Json::kObject) {
-        return absl::InvalidArgumentError("safetensors: __metadata__ is not an object");
-      }
-      for (const auto& [k, v] : entry.members) {
-        if (v.kind != Json::kString) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("safetensors: metadata '", k, "' is not a string"));
-        }
-        file.metadata[k] = v.str;
-      }
+      RETURN_IF_ERROR(TakeMetadata(entry, &file.metadata));
       continue;
     }
     const Json* dtype = nullptr;
@@ -361,6 +373,37 @@ absl::StatusOr<SafetensorsFile> ReadSafetensorsFile(const std::string& path) {
   auto parsed = ParseSafetensors(s.str());
   if (!parsed.ok()) return Annotate(parsed.status(), path);
   return parsed;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ReadSafetensorsMetadata(
+    const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  const std::streamoff size = in.tellg();
+  char first8[8];
+  in.seekg(0);
+  if (size < 8 || !in.read(first8, 8)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": safetensors: file shorter than 8 bytes"));
+  }
+  auto header_len = HeaderLength(first8, static_cast<uint64_t>(size));
+  if (!header_len.ok()) return Annotate(header_len.status(), path);
+  std::string header(*header_len, '\0');
+  if (!in.read(header.data(), static_cast<std::streamsize>(header.size()))) {
+    return absl::DataLossError(absl::StrCat("cannot read the header of '", path, "'"));
+  }
+  auto root = JsonParser(header).ParseDocument();
+  if (!root.ok()) return Annotate(root.status(), path);
+  if (root->kind != Json::kObject) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": safetensors: header is not a JSON object"));
+  }
+  std::map<std::string, std::string> metadata;
+  for (const auto& [name, entry] : root->members) {
+    if (name != "__metadata__") continue;
+    if (absl::Status s = TakeMetadata(entry, &metadata); !s.ok()) return Annotate(s, path);
+  }
+  return metadata;
 }
 
 std::string SerializeSafetensors(const SafetensorsFile& file) {

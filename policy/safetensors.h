@@ -32,6 +32,10 @@ struct SafetensorsFile {
 // Parses a whole file's bytes. Only F32 tensors are accepted (ours are all F32).
 absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes);
 absl::StatusOr<SafetensorsFile> ReadSafetensorsFile(const std::string& path);
+// Only the metadata of the file at `path`: reads its header, not its tensors
+// (listing snapshots). Checks the header as ParseSafetensors does except the
+// tensor entries.
+absl::StatusOr<std::map<std::string, std::string>> ReadSafetensorsMetadata(const std::string& path);
 
 // Serializes tensors and metadata (F32, little-endian), names in sorted order,
 // header padded to a multiple of 8 bytes as the reference implementation does.

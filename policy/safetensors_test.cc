@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <fstream>
 #include <random>
 
 namespace sac {
@@ -51,6 +53,29 @@ std::string WithHeader(const std::string& json, size_t data_bytes) {
   const uint64_t n = json.size();
   std::memcpy(out.data(), &n, 8);
   return out + json + std::string(data_bytes, '\0');
+}
+
+TEST(Safetensors, ReadsTheMetadataAloneFromAFile) {
+  const std::string path = ::testing::TempDir() + "/metadata_only.safetensors";
+  const std::string bytes = SerializeSafetensors(Sample());
+  std::ofstream(path, std::ios::binary) << bytes;
+  auto metadata = ReadSafetensorsMetadata(path);
+  ASSERT_TRUE(metadata.ok()) << metadata.status();
+  EXPECT_EQ(*metadata, Sample().metadata);
+  // The tensors are not read: a file cut after its header still lists.
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data(), 8);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, 8 + header_len);
+  metadata = ReadSafetensorsMetadata(path);
+  ASSERT_TRUE(metadata.ok()) << metadata.status();
+  EXPECT_EQ(*metadata, Sample().metadata);
+  // A file cut inside its header does not.
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, 8 + header_len / 2);
+  EXPECT_THAT(ReadSafetensorsMetadata(path).status().message(), HasSubstr("exceeds the file"));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "abc";
+  EXPECT_THAT(ReadSafetensorsMetadata(path).status().message(), HasSubstr("shorter than 8"));
+  EXPECT_EQ(ReadSafetensorsMetadata(path + ".missing").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(Safetensors, ChecksDtypeSizesAndOverlap) {

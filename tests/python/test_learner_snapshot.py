@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from sac_cluster.policy import SNAPSHOT_FORMAT, SacPolicy, load_policy
 
@@ -28,6 +28,7 @@ def test_snapshot_rebuilds_and_acts_like_cpp(variant, tmp_path):
         raw_meta = f.metadata()
         names = sorted(f.keys())
     assert raw_meta["format"] == SNAPSHOT_FORMAT
+    assert raw_meta["squash"] == "tanh" and raw_meta["action_transform"] == "affine_to_bounds"
     assert names == sorted(["policy.fc0.weight", "policy.fc0.bias", "policy.fc1.weight",
                             "policy.fc1.bias", "policy.mean.weight", "policy.mean.bias",
                             "policy.log_std.weight", "policy.log_std.bias"])
@@ -54,3 +55,20 @@ def test_snapshot_rebuilds_and_acts_like_cpp(variant, tmp_path):
     # Large observations (rows 0-7, x10) push the squashing toward the bounds.
     assert ((det - policy.action_bias) / policy.action_scale).abs().max().item() > 0.8
     assert not torch.equal(det, sto)
+
+
+def test_unknown_output_transform_is_refused(tmp_path):
+    assert os.path.exists(TOOL), f"{TOOL} is not built (ninja sac_learner_tool)"
+    subprocess.run([TOOL, "snapshot", "--variant=v2", f"--out={tmp_path}"], check=True)
+    path = str(tmp_path / "policy.safetensors")
+    with safe_open(path, framework="pt") as f:
+        meta = dict(f.metadata())
+    tensors = load_file(path)
+    # Written before the transform keys existed: read as tanh + affine_to_bounds.
+    older = {k: v for k, v in meta.items() if k not in ("squash", "action_transform")}
+    save_file(tensors, str(tmp_path / "older.safetensors"), metadata=older)
+    load_policy(str(tmp_path / "older.safetensors"))
+    for key, value in (("squash", "clip"), ("action_transform", "none")):
+        save_file(tensors, str(tmp_path / "other.safetensors"), metadata={**meta, key: value})
+        with pytest.raises(ValueError, match=f"{key} '{value}' is not one this reader knows"):
+            load_policy(str(tmp_path / "other.safetensors"))

@@ -9,9 +9,11 @@ docs/learner.md): the policy network's float32 tensors
 
 and string metadata in the header (task, obs_dim, act_dim, action_low,
 action_high, hidden_sizes, activation, variant, version, env_steps, updates,
-wall_time_seconds, log_std_min, log_std_max, format).
+wall_time_seconds, log_std_min, log_std_max, format, squash, action_transform).
 
-The action is tanh(u) * scale + bias with u = mean (deterministic) or
+The action is tanh(u) * scale + bias (squash "tanh", action_transform
+"affine_to_bounds": the only ones there are; older files without the two keys
+mean the same) with u = mean (deterministic) or
 u = mean + exp(clamp(log_std)) * noise (stochastic), scale = (high - low) / 2,
 bias = (high + low) / 2.
 
@@ -31,6 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 SNAPSHOT_FORMAT = "sac-cluster-policy/1"
+# The output transform this reader implements (metadata key -> value).
+OUTPUT_TRANSFORM = {"squash": "tanh", "action_transform": "affine_to_bounds"}
 _INT_KEYS = ("obs_dim", "act_dim", "version", "env_steps", "updates")
 _FLOAT_KEYS = ("wall_time_seconds", "log_std_min", "log_std_max")
 _LIST_KEYS = ("action_low", "action_high", "hidden_sizes")
@@ -98,7 +102,7 @@ def parse_metadata(raw):
             meta[key] = float(meta[key])
     for key in _LIST_KEYS:
         if key in meta:
-            # common/policy_metadata writes JSON arrays ("[256,256]"); plain
+            # policy/policy_metadata writes JSON arrays ("[256,256]"); plain
             # "256,256" is accepted too.
             text = meta[key].strip()
             body = text[1:-1] if text.startswith("[") and text.endswith("]") else text
@@ -114,6 +118,9 @@ def load_policy(path, device="cpu"):
         tensors = {name: f.get_tensor(name) for name in f.keys()}
     if raw.get("format") != SNAPSHOT_FORMAT:
         raise ValueError(f"{path}: not a sac-cluster policy snapshot (format {raw.get('format')!r})")
+    for key, known in OUTPUT_TRANSFORM.items():
+        if raw.get(key, known) != known:
+            raise ValueError(f"{path}: {key} {raw[key]!r} is not one this reader knows ({known!r})")
     meta = parse_metadata(raw)
     if meta.get("activation", "relu") != "relu":
         raise ValueError(f"{path}: unsupported activation {meta['activation']!r}")
