@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
                           auto* c = static_cast<sac::v1::ReplayServerConfig*>(m);
                           // Dims from the task, so the effective config shows them.
                           if ((c->obs_dim() == 0 || c->act_dim() == 0) && !c->task().empty()) {
-                            auto shape = sac::FindTaskShape(c->task());
+                            auto shape = sac::replay::ShardTaskShape(c->task());
                             if (!shape.ok()) return sac::Annotate(shape.status(), "task");
                             if (c->obs_dim() == 0) c->set_obs_dim((*shape)->obs_dim);
                             if (c->act_dim() == 0) c->set_act_dim((*shape)->act_dim);

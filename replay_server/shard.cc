@@ -15,6 +15,16 @@
 
 namespace sac::replay {
 
+absl::StatusOr<const TaskShape*> ShardTaskShape(const std::string& task) {
+  absl::StatusOr<const TaskShape*> shape = FindTaskShape(task);
+  if (!shape.ok() && !absl::StrContains(task, "-v")) {
+    if (absl::StatusOr<const TaskShape*> v5 = FindTaskShape(absl::StrCat(task, "-v5")); v5.ok()) {
+      return v5;
+    }
+  }
+  return shape;
+}
+
 absl::StatusOr<ShardOptions> ShardOptionsFromConfig(const v1::ReplayServerConfig& config) {
   ShardOptions o;
   o.shard_index = config.shard_index();
@@ -23,7 +33,7 @@ absl::StatusOr<ShardOptions> ShardOptionsFromConfig(const v1::ReplayServerConfig
     if (config.task().empty()) {
       return absl::InvalidArgumentError("obs_dim/act_dim: set both, or set task to take them from it");
     }
-    absl::StatusOr<const TaskShape*> shape = FindTaskShape(config.task());
+    absl::StatusOr<const TaskShape*> shape = ShardTaskShape(config.task());
     if (!shape.ok()) return Annotate(shape.status(), "task");
     if (obs == 0) obs = (*shape)->obs_dim;
     if (act == 0) act = (*shape)->act_dim;

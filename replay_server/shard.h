@@ -27,6 +27,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
+#include "common/task_shape.h"
 #include "replay_server/file_system.h"
 #include "replay_server/rate_limiter.h"
 #include "replay_server/table.h"
@@ -53,6 +54,11 @@ struct ShardOptions {
 
 // Options of a shard from its process config (dims from the task when not set).
 absl::StatusOr<ShardOptions> ShardOptionsFromConfig(const v1::ReplayServerConfig& config);
+
+// The shape of `--task` as the shard reads it: a task id ("HalfCheetah-v5"),
+// or the same without its "-v5" ("HalfCheetah"). NOT_FOUND naming the known
+// tasks otherwise.
+absl::StatusOr<const TaskShape*> ShardTaskShape(const std::string& task);
 
 // The shard's metrics (DESIGN.md names), registered once per registry.
 struct ShardMetrics {

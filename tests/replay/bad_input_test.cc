@@ -295,6 +295,13 @@ TEST(ReplayConfigTest, BadConfigsExitWithCode2) {
   std::tie(code, log) = run({"--task=Ant-v5", "--validate_only"});
   EXPECT_EQ(code, 0) << log;
   EXPECT_NE(log.find("obs_dim: 105"), std::string::npos) << log;
+  // The shard takes a task id without its "-v5" too.
+  std::tie(code, log) = run({"--task=Hopper", "--validate_only"});
+  EXPECT_EQ(code, 0) << log;
+  EXPECT_NE(log.find("obs_dim: 11"), std::string::npos) << log;
+  std::tie(code, log) = run({"--task=Hopper-v4", "--validate_only"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(log.find("unknown task 'Hopper-v4'"), std::string::npos) << log;
 }
 
 }  // namespace
