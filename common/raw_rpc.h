@@ -51,6 +51,17 @@ grpc::ByteBuffer SerializeMessage(const Message& message) {
   return out;
 }
 
+// What every method checks before it answers: the bearer token (empty:
+// none required), then the request parsed into `request` (INVALID_ARGUMENT
+// naming the type). OK, or the status to finish the call with.
+template <typename Request>
+grpc::Status AcceptRequest(const grpc::CallbackServerContext& context, const std::string& token,
+                         const grpc::ByteBuffer& request_bytes, Request* request) {
+  grpc::Status status = CheckBearerToken(context, token);
+  if (status.ok()) status = ToGrpcStatus(ParseRequest(request_bytes, request));
+  return status;
+}
+
 // Serves a unary method whose answer is ready at once: checks the bearer token
 // (empty: none required), parses the request, calls `serve(const Request&,
 // Response*) -> grpc::Status` and, when it succeeds, writes the response (in
@@ -63,25 +74,20 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* context, const
                                      grpc::ByteBuffer* response_bytes, Serve&& serve,
                                      ResponseBudget* budget = nullptr) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  grpc::Status status = CheckBearerToken(*context, token);
+  Request request;
+  grpc::Status status = AcceptRequest(*context, token, *request_bytes, &request);
   if (status.ok()) {
-    Request request;
-    absl::Status parsed = ParseRequest(*request_bytes, &request);
-    if (!parsed.ok()) {
-      status = ToGrpcStatus(parsed);
-    } else {
-      Response response;
-      status = std::forward<Serve>(serve)(request, &response);
-      if (status.ok()) {
-        if (budget == nullptr) {
-          *response_bytes = SerializeMessage(response);
+    Response response;
+    status = std::forward<Serve>(serve)(request, &response);
+    if (status.ok()) {
+      if (budget == nullptr) {
+        *response_bytes = SerializeMessage(response);
+      } else {
+        absl::StatusOr<grpc::ByteBuffer> built = budget->Serialize(context->peer(), response);
+        if (built.ok()) {
+          *response_bytes = std::move(*built);
         } else {
-          absl::StatusOr<grpc::ByteBuffer> built = budget->Serialize(context->peer(), response);
-          if (built.ok()) {
-            *response_bytes = std::move(*built);
-          } else {
-            status = ToGrpcStatus(built.status());
-          }
+          status = ToGrpcStatus(built.status());
         }
       }
     }

@@ -5,11 +5,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/raw_rpc.h"
 #include "common/security.h"
@@ -217,11 +216,10 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetLatestPolicy(grpc::CallbackServe
                                                              const grpc::ByteBuffer* request,
                                                              grpc::ByteBuffer* response) {
   // Answered from the published bytes (no copy of the weights), after the
-  // same token and parse checks as ServeUnary's.
+  // same checks as ServeUnary's.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  grpc::Status status = CheckBearerToken(*context, token_);
   v1::GetLatestPolicyRequest parsed;
-  if (status.ok()) status = ToGrpcStatus(ParseRequest(*request, &parsed));
+  grpc::Status status = AcceptRequest(*context, token_, *request, &parsed);
   uint64_t version = 0;
   grpc::ByteBuffer latest;
   if (status.ok() && !store_->LatestBytes(&version, &latest)) {
@@ -252,12 +250,9 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetLatestPolicy(grpc::CallbackServe
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* PolicyServiceImpl::WatchPolicy(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
-  grpc::Status auth = CheckBearerToken(*context, token_);
-  if (!auth.ok()) return new RefusedWriteReactor(auth);
   v1::WatchPolicyRequest request;
-  if (absl::Status s = ParseRequest(*request_bytes, &request); !s.ok()) {
-    return new RefusedWriteReactor(ToGrpcStatus(s));
-  }
+  grpc::Status accepted = AcceptRequest(*context, token_, *request_bytes, &request);
+  if (!accepted.ok()) return new RefusedWriteReactor(accepted);
   return new PolicyWatcher(store_, request.after_version(), budget_, context->peer());
 }
 
@@ -309,23 +304,22 @@ grpc::Status PolicyServiceImpl::ServeSnapshot(const v1::GetSnapshotRequest& requ
             : absl::StrCat("no snapshot of version ", request.version(), " (on disk: ",
                            versions.empty() ? "none" : absl::StrJoin(versions, ", "), ")"));
   }
-  std::ifstream in(store_->snapshot_dir() + "/" + found->file_name(), std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  auto parsed = ParseSafetensors(bytes.str());
+  absl::StatusOr<std::string> bytes =
+      ReadWholeFile(store_->snapshot_dir() + "/" + found->file_name());
+  absl::StatusOr<SafetensorsFile> parsed =
+      bytes.ok() ? ParseSafetensors(*bytes) : absl::StatusOr<SafetensorsFile>(bytes.status());
   absl::StatusOr<v1::PolicyMetadata> metadata =
       parsed.ok() ? PolicyMetadataFromStrings(parsed->metadata) : parsed.status();
-  if (!in || !metadata.ok()) {
-    return grpc::Status(
-        grpc::StatusCode::DATA_LOSS,
-        absl::StrCat("snapshot ", found->file_name(), " is unreadable: ",
-                     metadata.ok() ? "read error" : std::string(metadata.status().message())));
+  if (!metadata.ok()) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        absl::StrCat("snapshot ", found->file_name(),
+                                     " is unreadable: ", metadata.status().message()));
   }
   *response->mutable_info() = *found;
   response->mutable_info()->set_env_steps(metadata->env_steps());
   response->mutable_info()->set_updates(metadata->updates());
   *response->mutable_metadata() = *metadata;
-  response->set_safetensors(bytes.str());
+  response->set_safetensors(*std::move(bytes));
   return grpc::Status::OK;
 }
 

@@ -115,7 +115,7 @@ class SacLearner {
   // log-std range and update count; the caller adds version, env steps, time.
   v1::PolicyMetadata BaseMetadata() const;
   // Writes the policy as a safetensors file (atomically: temporary name, fsync,
-  // rename) with `metadata` in its header, encoded by common/policy_metadata;
+  // rename) with `metadata` in its header, encoded by policy/policy_metadata;
   // sizes, bounds, shape and variant are checked against the learner.
   absl::Status WritePolicySnapshot(const std::string& path, const v1::PolicyMetadata& metadata);
 

@@ -15,7 +15,6 @@
 #include "common/task_shape.h"
 #include "common/tensor_codec.h"
 #include "google/protobuf/text_format.h"
-#include "common/files.h"
 #include "learner/host_batch.h"
 
 namespace sac::learner {

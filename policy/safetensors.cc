@@ -6,9 +6,9 @@
 #include <fstream>
 #include <limits>
 #include <memory>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/status.h"
 
 namespace sac {
@@ -366,11 +366,12 @@ absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes) {
 }
 
 absl::StatusOr<SafetensorsFile> ReadSafetensorsFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
-  std::stringstream s;
-  s << in.rdbuf();
-  auto parsed = ParseSafetensors(s.str());
+  absl::StatusOr<std::string> bytes = ReadWholeFile(path);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(), absl::StrCat("cannot read '", path, "' (",
+                                                            bytes.status().message(), ")"));
+  }
+  auto parsed = ParseSafetensors(*bytes);
   if (!parsed.ok()) return Annotate(parsed.status(), path);
   return parsed;
 }

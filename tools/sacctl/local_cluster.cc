@@ -161,15 +161,16 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
     c->actors_[i] = {absl::StrCat("actor-", i), "sac-actor", std::move(args)};
     RETURN_IF_ERROR(c->StartProcess(&c->actors_[i]));
   }
-  std::ofstream addresses(AddressFile(run), std::ios::trunc);
-  addresses << "learner=" << Loopback(c->learner_.grpc_port) << " metrics="
-            << c->learner_.metrics_port << "\n";
+  std::string addresses = absl::StrCat("learner=", Loopback(c->learner_.grpc_port),
+                                       " metrics=", c->learner_.metrics_port, "\n");
   for (const auto& p : c->shards_) {
-    addresses << "replay=" << Loopback(p.grpc_port) << " metrics=" << p.metrics_port << "\n";
+    absl::StrAppend(&addresses, "replay=", Loopback(p.grpc_port), " metrics=", p.metrics_port, "\n");
   }
   for (const auto& p : c->actors_) {
-    addresses << "actor=" << Loopback(p.grpc_port) << " metrics=" << p.metrics_port << "\n";
+    absl::StrAppend(&addresses, "actor=", Loopback(p.grpc_port), " metrics=", p.metrics_port, "\n");
   }
+  // Whole or absent: `sacctl status --run_dir` may read it at any moment.
+  RETURN_IF_ERROR(WriteFileAtomically(AddressFile(run), addresses));
   return c;
 }
 

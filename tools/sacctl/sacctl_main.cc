@@ -13,13 +13,13 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/config.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/server.h"
 #include "common/status.h"
@@ -188,15 +188,7 @@ int RunPull(int argc, char** argv) {
   const std::string out = command.out().empty()
                               ? absl::StrCat("policy-", snapshot->info().version(), ".safetensors")
                               : command.out();
-  const std::string tmp = out + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(snapshot->safetensors().data(), static_cast<std::streamsize>(snapshot->safetensors().size()));
-    if (!f) return Fail(absl::InternalError(absl::StrCat("cannot write ", tmp)));
-  }
-  if (std::rename(tmp.c_str(), out.c_str()) != 0) {
-    return Fail(absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", out)));
-  }
+  if (absl::Status s = WriteFileAtomically(out, snapshot->safetensors()); !s.ok()) return Fail(s);
   std::printf("wrote %s (%zu bytes)\n", out.c_str(), snapshot->safetensors().size());
   PrintMetadata(snapshot->metadata());
   return 0;
