@@ -31,9 +31,7 @@ absl::StatusOr<std::unique_ptr<Actor>> Actor::Create(const v1::ActorConfig& conf
   }
   std::unique_ptr<Actor> a(new Actor(config));
   ASSIGN_OR_RETURN(a->envs_, envs::EnvBatch::Create(config.env()));
-  if (!config.client().auth_token_file().empty()) {
-    ASSIGN_OR_RETURN(a->token_, ReadTokenFile(config.client().auth_token_file()));
-  }
+  ASSIGN_OR_RETURN(a->token_, ReadClientToken(config.client()));
   a->rng_.seed(config.env().seed() * 7919 + config.actor_id());
   const std::vector<std::string> env = {config.env().task()};
   Family<Counter>* acked = metrics->AddCounter(

@@ -31,9 +31,7 @@ absl::StatusOr<Response> Call(const std::string& address, const ClientOptions& o
 absl::StatusOr<ClientOptions> MakeClientOptions(const v1::ClientConfig& config) {
   ClientOptions options;
   options.config = config;
-  if (!config.auth_token_file().empty()) {
-    ASSIGN_OR_RETURN(options.token, ReadTokenFile(config.auth_token_file()));
-  }
+  ASSIGN_OR_RETURN(options.token, ReadClientToken(config));
   if (config.has_rpc_timeout_seconds()) {
     options.timeout = absl::Seconds(config.rpc_timeout_seconds());
   }
