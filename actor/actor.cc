@@ -50,40 +50,54 @@ absl::StatusOr<std::unique_ptr<Actor>> Actor::Create(const v1::ActorConfig& conf
     });
     a->writers_.push_back(std::move(writer));
   }
-  a->steps_total_ = metrics->AddCounter("sac_actor_env_steps_total", "Environment steps taken",
-                                        {"env"})->WithLabels(env);
-  a->episodes_total_ = metrics->AddCounter("sac_actor_episodes_total", "Episodes finished",
-                                           {"env"})->WithLabels(env);
-  a->rows_sent_total_ = metrics->AddCounter("sac_actor_transitions_sent_total",
-                                            "Transitions handed to the replay writers",
-                                            {"env"})->WithLabels(env);
-  a->policy_switches_total_ = metrics->AddCounter("sac_actor_policy_switches_total",
-                                                  "Times new policy weights were switched in",
-                                                  {"env"})->WithLabels(env);
-  a->episode_return_ =
-      metrics->AddHistogram("sac_actor_episode_return", "Return of finished episodes (unscaled)",
-                            {-1000, -100, 0, 100, 250, 500, 750, 1000, 2000, 3000, 4000, 5000,
-                             6000, 8000, 10000, 12000, 15000},
-                            {"env"})->WithLabels(env);
-  a->episode_length_ =
-      metrics->AddHistogram("sac_actor_episode_length", "Length of finished episodes (steps)",
-                            {10, 25, 50, 100, 200, 400, 600, 800, 999, 1000}, {"env"})
+  a->steps_total_ =
+      metrics->AddCounter("sac_actor_env_steps_total", "Environment steps taken", {"env"})
           ->WithLabels(env);
-  a->recent_return_ = metrics->AddGauge("sac_actor_recent_episode_return",
-                                        "Mean return of the last 20 finished episodes",
-                                        {"env"})->WithLabels(env);
-  a->policy_version_ = metrics->AddGauge("sac_actor_policy_version",
-                                         "Policy version acting now (0: random actions)",
-                                         {"env"})->WithLabels(env);
-  a->policy_lag_ = metrics->AddGauge("sac_actor_policy_lag",
-                                     "Newest version seen from the learner minus the acting one",
-                                     {"env"})->WithLabels(env);
-  a->step_seconds_ = metrics->AddHistogram("sac_actor_step_seconds",
-                                           "Wall time of one batched step of all envs",
-                                           LatencyBuckets(), {"env"})->WithLabels(env);
-  a->inference_seconds_ = metrics->AddHistogram("sac_actor_inference_seconds",
-                                                "Wall time of one batched policy forward",
-                                                LatencyBuckets(), {"env"})->WithLabels(env);
+  a->episodes_total_ = metrics->AddCounter("sac_actor_episodes_total", "Episodes finished", {"env"})
+                           ->WithLabels(env);
+  a->rows_sent_total_ = metrics
+                            ->AddCounter("sac_actor_transitions_sent_total",
+                                         "Transitions handed to the replay writers", {"env"})
+                            ->WithLabels(env);
+  a->policy_switches_total_ = metrics
+                                  ->AddCounter("sac_actor_policy_switches_total",
+                                               "Times new policy weights were switched in", {"env"})
+                                  ->WithLabels(env);
+  a->episode_return_ =
+      metrics
+          ->AddHistogram("sac_actor_episode_return", "Return of finished episodes (unscaled)",
+                         {-1000, -100, 0, 100, 250, 500, 750, 1000, 2000, 3000, 4000, 5000, 6000,
+                          8000, 10000, 12000, 15000},
+                         {"env"})
+          ->WithLabels(env);
+  a->episode_length_ =
+      metrics
+          ->AddHistogram("sac_actor_episode_length", "Length of finished episodes (steps)",
+                         {10, 25, 50, 100, 200, 400, 600, 800, 999, 1000}, {"env"})
+          ->WithLabels(env);
+  a->recent_return_ = metrics
+                          ->AddGauge("sac_actor_recent_episode_return",
+                                     "Mean return of the last 20 finished episodes", {"env"})
+                          ->WithLabels(env);
+  a->policy_version_ = metrics
+                           ->AddGauge("sac_actor_policy_version",
+                                      "Policy version acting now (0: random actions)", {"env"})
+                           ->WithLabels(env);
+  a->policy_lag_ =
+      metrics
+          ->AddGauge("sac_actor_policy_lag",
+                     "Newest version seen from the learner minus the acting one", {"env"})
+          ->WithLabels(env);
+  a->step_seconds_ =
+      metrics
+          ->AddHistogram("sac_actor_step_seconds", "Wall time of one batched step of all envs",
+                         LatencyBuckets(), {"env"})
+          ->WithLabels(env);
+  a->inference_seconds_ =
+      metrics
+          ->AddHistogram("sac_actor_inference_seconds", "Wall time of one batched policy forward",
+                         LatencyBuckets(), {"env"})
+          ->WithLabels(env);
   a->watch_thread_ = std::thread([p = a.get()] { p->WatchPolicyLoop(); });
   return a;
 }
@@ -234,8 +248,8 @@ absl::Status Actor::SendPending(bool flush, const absl::Notification* stop) {
       return absl::OkStatus();
     }
     if (seq.status().code() != absl::StatusCode::kDeadlineExceeded) return seq.status();
-    if (stopping_.load() || (stop != nullptr && stop->HasBeenNotified() &&
-                             (flush ? absl::Now() >= give_up : true))) {
+    if (stopping_.load() ||
+        (stop != nullptr && stop->HasBeenNotified() && (flush ? absl::Now() >= give_up : true))) {
       // Stopping while every shard is full or away: these rows are dropped
       // (never acknowledged, so nothing acknowledged is lost).
       SAC_LOG(WARNING) << "stopping with every replay writer full: " << rows
@@ -266,7 +280,8 @@ absl::Status Actor::Run(const absl::Notification& stop) {
         policy_switches_total_->Increment();
       }
       policy_version_->Set(static_cast<double>(acting_version_.load()));
-      policy_lag_->Set(static_cast<double>(latest_seen_version_ - std::min(latest_seen_version_, acting_version_.load())));
+      policy_lag_->Set(static_cast<double>(latest_seen_version_ -
+                                           std::min(latest_seen_version_, acting_version_.load())));
     }
     const auto t0 = std::chrono::steady_clock::now();
     // Version 0 marks uniform random actions, also while a policy is already here.

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
       &config, [](google::protobuf::Message* m) -> absl::Status {
         auto* c = static_cast<sac::v1::ActorConfig*>(m);
         if (c->replay_addresses_size() == 0) {
-          return absl::InvalidArgumentError("--replay_addresses: give at least one shard host:port");
+          return absl::InvalidArgumentError(
+              "--replay_addresses: give at least one shard host:port");
         }
         // Fails early on an unknown task (the error lists the known ones).
         auto probe = sac::envs::EnvBatch::Create(c->env().task(), 1, 0, c->env().models_dir());

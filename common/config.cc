@@ -1,17 +1,17 @@
 #include "common/config.h"
 
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/logging.h"
@@ -99,12 +99,12 @@ absl::Status SetScalar(const FieldDescriptor* f, absl::string_view value, absl::
 absl::Status CheckNumber(const FieldDescriptor* f, double v, absl::string_view path) {
   const auto& o = f->options();
   if (o.HasExtension(v1::min) && !(v >= o.GetExtension(v1::min))) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", v, " is below the minimum ",
-                                                   o.GetExtension(v1::min)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", v, " is below the minimum ", o.GetExtension(v1::min)));
   }
   if (o.HasExtension(v1::max) && !(v <= o.GetExtension(v1::max))) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", v, " is above the maximum ",
-                                                   o.GetExtension(v1::max)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", v, " is above the maximum ", o.GetExtension(v1::max)));
   }
   return absl::OkStatus();
 }
@@ -120,8 +120,7 @@ double NumberAt(const Message& m, const FieldDescriptor* f, int index) {
     case FieldDescriptor::CPPTYPE_UINT32:
       return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
     case FieldDescriptor::CPPTYPE_UINT64:
-      return static_cast<double>(rep ? r->GetRepeatedUInt64(m, f, index)
-                                     : r->GetUInt64(m, f));
+      return static_cast<double>(rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
     case FieldDescriptor::CPPTYPE_DOUBLE:
       return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
     case FieldDescriptor::CPPTYPE_FLOAT:
@@ -155,12 +154,12 @@ absl::Status ValidateRangesAt(const Message& m, const std::string& prefix) {
     if (f->is_repeated()) {
       const int n = r->FieldSize(m, f);
       if (o.HasExtension(v1::min_count) && n < static_cast<int>(o.GetExtension(v1::min_count))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": ", n, " values, at least ", o.GetExtension(v1::min_count), " required"));
+        return absl::InvalidArgumentError(absl::StrCat(path, ": ", n, " values, at least ",
+                                                       o.GetExtension(v1::min_count), " required"));
       }
       if (o.HasExtension(v1::max_count) && n > static_cast<int>(o.GetExtension(v1::max_count))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": ", n, " values, at most ", o.GetExtension(v1::max_count), " allowed"));
+        return absl::InvalidArgumentError(absl::StrCat(path, ": ", n, " values, at most ",
+                                                       o.GetExtension(v1::max_count), " allowed"));
       }
       for (int k = 0; k < n; ++k) {
         const std::string item = absl::StrCat(path, "[", k, "]");
@@ -181,8 +180,8 @@ absl::Status ValidateRangesAt(const Message& m, const std::string& prefix) {
       const std::string value = r->GetString(m, f);
       const std::vector<std::string> allowed = absl::StrSplit(o.GetExtension(v1::one_of), '|');
       if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ": '", value, "' is not one of ",
-                                                       absl::StrJoin(allowed, ", ")));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": '", value, "' is not one of ", absl::StrJoin(allowed, ", ")));
       }
     }
   }
@@ -275,8 +274,8 @@ absl::Status ApplyOverride(absl::string_view path, absl::string_view value, Mess
     if (f == nullptr) {
       const std::string where = i == 0 ? "" : absl::StrCat(" in ", d->name());
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", path, ": no field '",
-                                                     parts[i], "'", where, " (fields: ",
-                                                     FieldNames(d), ")"));
+                                                     parts[i], "'", where,
+                                                     " (fields: ", FieldNames(d), ")"));
     }
     const bool last = i + 1 == parts.size();
     if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
@@ -385,8 +384,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, const char* const* argv, 
         continue;
       }
       if (!allow_positional) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "unexpected argument '", arg, "' (flags are --name=value; see --help)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unexpected argument '", arg, "' (flags are --name=value; see --help)"));
       }
       cl.positional.emplace_back(arg);
       continue;
@@ -423,18 +422,19 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, const char* const* argv, 
   return cl;
 }
 
-std::vector<std::string> InitConfigOrExit(
-    int argc, const char* const* argv, absl::string_view program, absl::string_view about,
-    Message* config, const std::function<absl::Status(Message*)>& finalize,
-    bool allow_positional) {
+std::vector<std::string> InitConfigOrExit(int argc, const char* const* argv,
+                                          absl::string_view program, absl::string_view about,
+                                          Message* config,
+                                          const std::function<absl::Status(Message*)>& finalize,
+                                          bool allow_positional) {
   const std::string name(program);
   absl::StatusOr<CommandLine> cl = ParseCommandLine(argc, argv, config, allow_positional);
   if (cl.ok() && cl->help) {
-    std::printf("%s: %.*s\n\nUsage: %s [--config=FILE] [--field.path=value ...] "
-                "[--validate_only]\n\nFlags (fields of %s):\n%s",
-                name.c_str(), static_cast<int>(about.size()), about.data(), name.c_str(),
-                config->GetDescriptor()->full_name().c_str(),
-                FlagHelp(config->GetDescriptor()).c_str());
+    std::printf(
+        "%s: %.*s\n\nUsage: %s [--config=FILE] [--field.path=value ...] "
+        "[--validate_only]\n\nFlags (fields of %s):\n%s",
+        name.c_str(), static_cast<int>(about.size()), about.data(), name.c_str(),
+        config->GetDescriptor()->full_name().c_str(), FlagHelp(config->GetDescriptor()).c_str());
     std::exit(0);
   }
   absl::Status status = cl.status();

@@ -10,15 +10,15 @@
 #ifndef SAC_COMMON_CONFIG_H_
 #define SAC_COMMON_CONFIG_H_
 
+#include <google/protobuf/message.h>
+
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <google/protobuf/message.h>
-
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace sac {
 

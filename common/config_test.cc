@@ -1,11 +1,11 @@
 #include "common/config.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "sac/v1/learner_config.pb.h"
 #include "sac/v1/replay_config.pb.h"
@@ -50,8 +50,8 @@ TEST(Config, DefaultsFromSchema) {
 }
 
 TEST(Config, OverridePrecedenceFileThenFlagsInOrder) {
-  const std::string path = WriteTemp(
-      "capacity: 500\nrate_limiter { min_size_to_sample: 7 samples_per_insert: 3 }\n");
+  const std::string path =
+      WriteTemp("capacity: 500\nrate_limiter { min_size_to_sample: 7 samples_per_insert: 3 }\n");
   v1::ReplayServerConfig c;
   auto cl = Parse({"--capacity=900", "--config=" + path, "--rate_limiter.min_size_to_sample=11",
                    "--rate_limiter.min_size_to_sample=12"},

@@ -42,10 +42,10 @@ struct LogVoidify {
 #define SAC_LOG_LEVEL_ERROR ::sac::LogLevel::kError
 #define SAC_LOG_LEVEL_FATAL ::sac::LogLevel::kFatal
 
-#define SAC_LOG(level)                                        \
-  (SAC_LOG_LEVEL_##level < ::sac::MinLogLevel())              \
-      ? (void)0                                               \
-      : ::sac::LogVoidify() &                                 \
+#define SAC_LOG(level)                           \
+  (SAC_LOG_LEVEL_##level < ::sac::MinLogLevel()) \
+      ? (void)0                                  \
+      : ::sac::LogVoidify() &                    \
             ::sac::LogMessage(SAC_LOG_LEVEL_##level, __FILE__, __LINE__).stream()
 
 #define SAC_CHECK(cond) \

@@ -18,8 +18,8 @@ bool ValidName(absl::string_view name, bool allow_colon) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                       (allow_colon && c == ':');
+    const bool alpha =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
     if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
   }
   return true;
@@ -99,8 +99,7 @@ Histogram::Histogram(std::vector<double> bounds)
 }
 
 void Histogram::Observe(double value) {
-  const size_t i =
-      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  const size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
   counts_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(value, std::memory_order_relaxed);
@@ -114,8 +113,8 @@ std::vector<double> ExponentialBuckets(double start, double factor, int count) {
 }
 
 std::vector<double> LatencyBuckets() {
-  return {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3,
-          1e-2, 2.5e-2, 5e-2, 0.1,  0.25,   0.5,  1,    2.5,    5,    10};
+  return {1e-5,   2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
+          2.5e-2, 5e-2,   0.1,  0.25, 0.5,    1,    2.5,  5,      10};
 }
 
 template <typename T>
@@ -130,8 +129,7 @@ Family<T>::Family(std::string name, std::string help, std::vector<std::string> l
 template <typename T>
 T* Family<T>::WithLabels(const std::vector<std::string>& values) {
   SAC_CHECK(values.size() == label_names_.size())
-      << name_ << ": " << values.size() << " label values for " << label_names_.size()
-      << " labels";
+      << name_ << ": " << values.size() << " label values for " << label_names_.size() << " labels";
   absl::MutexLock lock(&mu_);
   auto it = series_.find(values);
   if (it != series_.end()) return it->second.get();
@@ -178,15 +176,13 @@ Family<Counter>* MetricsRegistry::AddCounter(absl::string_view name, absl::strin
   absl::MutexLock lock(&mu_);
   Entry* e = AddEntry(name, label_names);
   e->type = MetricType::kCounter;
-  e->counter.reset(new Family<Counter>(std::string(name), std::string(help),
-                                       std::move(label_names), max_series,
-                                       [] { return std::make_unique<Counter>(); }));
+  e->counter.reset(new Family<Counter>(std::string(name), std::string(help), std::move(label_names),
+                                       max_series, [] { return std::make_unique<Counter>(); }));
   return e->counter.get();
 }
 
 Family<Gauge>* MetricsRegistry::AddGauge(absl::string_view name, absl::string_view help,
-                                         std::vector<std::string> label_names,
-                                         size_t max_series) {
+                                         std::vector<std::string> label_names, size_t max_series) {
   absl::MutexLock lock(&mu_);
   Entry* e = AddEntry(name, label_names);
   e->type = MetricType::kGauge;
@@ -202,9 +198,9 @@ Family<Histogram>* MetricsRegistry::AddHistogram(absl::string_view name, absl::s
   absl::MutexLock lock(&mu_);
   Entry* e = AddEntry(name, label_names);
   e->type = MetricType::kHistogram;
-  e->histogram.reset(new Family<Histogram>(
-      std::string(name), std::string(help), std::move(label_names), max_series,
-      [bounds] { return std::make_unique<Histogram>(bounds); }));
+  e->histogram.reset(
+      new Family<Histogram>(std::string(name), std::string(help), std::move(label_names),
+                            max_series, [bounds] { return std::make_unique<Histogram>(bounds); }));
   return e->histogram.get();
 }
 
@@ -257,13 +253,13 @@ std::string MetricsRegistry::Exposition() const {
           for (size_t i = 0; i <= h.bounds().size(); ++i) {
             cumulative += h.BucketCount(i);
             const std::string le = i < h.bounds().size() ? FormatValue(h.bounds()[i]) : "+Inf";
-            absl::StrAppend(&out, name, "_bucket", LabelSet(f.label_names(), labels, "le", le),
-                            " ", cumulative, "\n");
+            absl::StrAppend(&out, name, "_bucket", LabelSet(f.label_names(), labels, "le", le), " ",
+                            cumulative, "\n");
           }
           absl::StrAppend(&out, name, "_sum", LabelSet(f.label_names(), labels), " ",
                           FormatValue(h.Sum()), "\n");
-          absl::StrAppend(&out, name, "_count", LabelSet(f.label_names(), labels), " ",
-                          cumulative, "\n");
+          absl::StrAppend(&out, name, "_count", LabelSet(f.label_names(), labels), " ", cumulative,
+                          "\n");
         });
         break;
       }
@@ -273,18 +269,18 @@ std::string MetricsRegistry::Exposition() const {
 }
 
 void AddProcessMetrics(MetricsRegistry* registry) {
-  const double start = std::chrono::duration<double>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+  const double start =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   registry->AddGauge("sac_process_start_time_seconds", "Start time of the process (Unix seconds)")
       ->Get()
       ->Set(start);
-  Gauge* rss = registry->AddGauge("sac_process_resident_memory_bytes",
-                                  "Resident memory of the process")
-                   ->Get();
-  Gauge* cpu = registry->AddGauge("sac_process_cpu_seconds",
-                                  "User and system CPU time of the process so far")
-                   ->Get();
+  Gauge* rss =
+      registry->AddGauge("sac_process_resident_memory_bytes", "Resident memory of the process")
+          ->Get();
+  Gauge* cpu =
+      registry
+          ->AddGauge("sac_process_cpu_seconds", "User and system CPU time of the process so far")
+          ->Get();
   registry->AddCollector([rss, cpu] {
     std::ifstream statm("/proc/self/statm");
     long pages_total = 0, pages_resident = 0;

@@ -1,12 +1,12 @@
 #include "common/metrics.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace sac {
 namespace {
@@ -100,8 +100,8 @@ TEST(Metrics, PromtoolAcceptsExpositionOfEveryKind) {
       ->WithLabels({"0", "a \"quoted\" \\ value\nwith newline"})
       ->Increment(5);
   r.AddGauge("sac_test_table_size", "Rows held", {"shard"})->WithLabels({"1"})->Set(-3.5);
-  auto* h = r.AddHistogram("sac_test_sample_latency_seconds", "Sample latency",
-                           LatencyBuckets(), {"shard"});
+  auto* h = r.AddHistogram("sac_test_sample_latency_seconds", "Sample latency", LatencyBuckets(),
+                           {"shard"});
   h->WithLabels({"0"})->Observe(2e-4);
   h->WithLabels({"1"})->Observe(3);
   r.AddGauge("sac_test_nan", "A NaN gauge")->Get()->Set(std::nan(""));

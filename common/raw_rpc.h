@@ -56,7 +56,7 @@ grpc::ByteBuffer SerializeMessage(const Message& message) {
 // naming the type). OK, or the status to finish the call with.
 template <typename Request>
 grpc::Status AcceptRequest(const grpc::CallbackServerContext& context, const std::string& token,
-                         const grpc::ByteBuffer& request_bytes, Request* request) {
+                           const grpc::ByteBuffer& request_bytes, Request* request) {
   grpc::Status status = CheckBearerToken(context, token);
   if (status.ok()) status = ToGrpcStatus(ParseRequest(request_bytes, request));
   return status;

@@ -4,16 +4,16 @@
 #ifndef SAC_COMMON_SECURITY_H_
 #define SAC_COMMON_SECURITY_H_
 
-#include <memory>
-#include <string>
-#include <string_view>
-
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_context.h>
 
-#include "absl/strings/string_view.h"
+#include <memory>
+#include <string>
+#include <string_view>
+
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "sac/v1/config_common.pb.h"
 
 namespace sac {

@@ -6,9 +6,9 @@
 
 #include <grpcpp/support/status.h>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace sac {
 
@@ -24,10 +24,10 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context);
 #define SAC_STATUS_CONCAT_(a, b) SAC_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status sac_status_ = (expr);               \
-    if (!sac_status_.ok()) return sac_status_;         \
+#define RETURN_IF_ERROR(expr)                  \
+  do {                                         \
+    ::absl::Status sac_status_ = (expr);       \
+    if (!sac_status_.ok()) return sac_status_; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, MakeX());` assigns the value of a StatusOr or returns

@@ -108,8 +108,8 @@ absl::Status CheckFinite(std::span<const float> values, absl::string_view field)
   if (AllFinite(values.data(), values.size())) return absl::OkStatus();
   for (size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ": element ", i, " is not finite (", values[i], ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": element ", i, " is not finite (", values[i], ")"));
     }
   }
   return absl::OkStatus();
@@ -131,21 +131,20 @@ absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor, absl::string_v
     }
     if (!match) {
       return absl::InvalidArgumentError(absl::StrCat(field, ": shape ", ShapeToString(shape),
-                                                     ", expected ",
-                                                     ShapeToString(expected_shape)));
+                                                     ", expected ", ShapeToString(expected_shape)));
     }
   }
   const std::string& data = tensor.data();
   if (data.size() != static_cast<size_t>(n) * sizeof(float)) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": ", data.size(),
-                                                   " bytes for shape ", ShapeToString(shape),
-                                                   ", expected ", n * sizeof(float)));
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", data.size(), " bytes for shape ",
+                                                   ShapeToString(shape), ", expected ",
+                                                   n * sizeof(float)));
   }
   TensorView view;
   view.shape_.assign(shape.begin(), shape.end());
   if (reinterpret_cast<uintptr_t>(data.data()) % alignof(float) == 0) {
-    view.values_ = std::span<const float>(reinterpret_cast<const float*>(data.data()),
-                                          static_cast<size_t>(n));
+    view.values_ =
+        std::span<const float>(reinterpret_cast<const float*>(data.data()), static_cast<size_t>(n));
   } else {
     view.copy_.resize(static_cast<size_t>(n));
     std::memcpy(view.copy_.data(), data.data(), data.size());
@@ -158,8 +157,7 @@ absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor, absl::string_v
   return view;
 }
 
-void EncodeTensor(std::span<const float> values, std::span<const int64_t> shape,
-                  v1::Tensor* out) {
+void EncodeTensor(std::span<const float> values, std::span<const int64_t> shape, v1::Tensor* out) {
   out->mutable_shape()->Assign(shape.begin(), shape.end());
   out->mutable_data()->assign(reinterpret_cast<const char*>(values.data()),
                               values.size() * sizeof(float));
@@ -170,8 +168,7 @@ void EncodeVector(std::span<const float> values, v1::Tensor* out) {
   EncodeTensor(values, shape, out);
 }
 
-void EncodeMatrix(std::span<const float> values, int64_t rows, int64_t cols,
-                  v1::Tensor* out) {
+void EncodeMatrix(std::span<const float> values, int64_t rows, int64_t cols, v1::Tensor* out) {
   const int64_t shape[] = {rows, cols};
   EncodeTensor(values, shape, out);
 }
@@ -186,9 +183,9 @@ absl::Status CheckFlagColumn(absl::string_view bytes, int64_t rows, absl::string
   }
   for (size_t i = 0; i < bytes.size(); ++i) {
     if (bytes[i] != 0 && bytes[i] != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ": byte ", i, " is ", static_cast<int>(static_cast<uint8_t>(bytes[i])),
-          ", expected 0 or 1"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": byte ", i, " is ",
+                       static_cast<int>(static_cast<uint8_t>(bytes[i])), ", expected 0 or 1"));
     }
   }
   return absl::OkStatus();

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "sac/v1/tensor.pb.h"
 
 namespace sac {
@@ -58,8 +58,7 @@ absl::StatusOr<TensorView> DecodeTensor(const v1::Tensor& tensor, absl::string_v
 
 // Writes `values` with `shape` into `out` (replacing what it held). The caller
 // guarantees values.size() == NumElements(shape).
-void EncodeTensor(std::span<const float> values, std::span<const int64_t> shape,
-                  v1::Tensor* out);
+void EncodeTensor(std::span<const float> values, std::span<const int64_t> shape, v1::Tensor* out);
 
 // Convenience: a [n] or [rows, cols] tensor.
 void EncodeVector(std::span<const float> values, v1::Tensor* out);

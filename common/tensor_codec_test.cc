@@ -1,11 +1,11 @@
 #include "common/tensor_codec.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <limits>
 #include <optional>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace sac {
 namespace {
@@ -73,8 +73,7 @@ TEST(TensorCodec, NegativeShapeRejected) {
 }
 
 TEST(TensorCodec, NonFiniteRejectedWithIndex) {
-  for (float bad : {std::numeric_limits<float>::quiet_NaN(),
-                    std::numeric_limits<float>::infinity(),
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
                     -std::numeric_limits<float>::infinity()}) {
     std::vector<float> values = {0.f, 1.f, 2.f, bad};
     v1::Tensor t;
@@ -98,11 +97,10 @@ TEST(TensorCodec, CheckFiniteFindsEveryPositionOfALongColumn) {
   values[3] = std::numeric_limits<float>::denorm_min();
   values[4] = -0.f;
   ASSERT_TRUE(CheckFinite(values, "obs").ok());
-  for (float bad : {std::numeric_limits<float>::quiet_NaN(),
-                    -std::numeric_limits<float>::quiet_NaN(),
-                    std::numeric_limits<float>::signaling_NaN(),
-                    std::numeric_limits<float>::infinity(),
-                    -std::numeric_limits<float>::infinity()}) {
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+        std::numeric_limits<float>::signaling_NaN(), std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity()}) {
     for (size_t at : {size_t{0}, size_t{63}, size_t{64}, size_t{127}, size_t{128}, size_t{199}}) {
       std::vector<float> column = values;
       column[at] = bad;

@@ -7,8 +7,6 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
-#include "envs/task_param_name.h"
-
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -16,6 +14,7 @@
 
 #include "envs/env.h"
 #include "envs/models_dir.h"
+#include "envs/task_param_name.h"
 
 namespace sac::envs {
 namespace {
@@ -112,8 +111,7 @@ TEST_P(GymChecks, MatchGymnasium) {
             << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Tasks, GymChecks, ::testing::ValuesIn(KnownTaskNames()),
-                         TaskParamName);
+INSTANTIATE_TEST_SUITE_P(Tasks, GymChecks, ::testing::ValuesIn(KnownTaskNames()), TaskParamName);
 
 }  // namespace
 }  // namespace sac::envs

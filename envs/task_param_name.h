@@ -2,9 +2,9 @@
 #ifndef SAC_ENVS_TASK_PARAM_NAME_H_
 #define SAC_ENVS_TASK_PARAM_NAME_H_
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace sac::envs {
 

@@ -6,13 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "envs/task_param_name.h"
-
 #include <cmath>
 #include <vector>
 
 #include "envs/env.h"
 #include "envs/models_dir.h"
+#include "envs/task_param_name.h"
 
 namespace sac::envs {
 namespace {
@@ -140,8 +139,7 @@ TEST_P(EveryTask, OutOfBoundsActionsAreClampedByMujocoAndChargedAsGiven) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tasks, EveryTask, ::testing::ValuesIn(KnownTaskNames()),
-                         TaskParamName);
+INSTANTIATE_TEST_SUITE_P(Tasks, EveryTask, ::testing::ValuesIn(KnownTaskNames()), TaskParamName);
 
 }  // namespace
 }  // namespace sac::envs

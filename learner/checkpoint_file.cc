@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "common/status.h"
 #include "common/files.h"
+#include "common/status.h"
 
 namespace sac::learner {
 namespace {

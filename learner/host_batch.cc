@@ -21,8 +21,8 @@ absl::Status ValidateHostBatch(const HostBatch& batch, int64_t obs_dim, int64_t 
 }
 
 HostBatch HostBatchOf(const TransitionBatchView& batch) {
-  return HostBatch{batch.rows(),   batch.obs_dim(),    batch.act_dim(),
-                   batch.obs(),    batch.action(),     batch.reward(),
+  return HostBatch{batch.rows(),     batch.obs_dim(),    batch.act_dim(),
+                   batch.obs(),      batch.action(),     batch.reward(),
                    batch.next_obs(), batch.terminated(), batch.truncated()};
 }
 

@@ -36,9 +36,9 @@ struct HostBatchColumns {
   std::vector<float> obs, action, reward, next_obs;
   std::vector<uint8_t> terminated, truncated;
   HostBatch host(int64_t rows) const {
-    return HostBatch{rows,          obs_dim,         act_dim,           obs.data(),
-                     action.data(), reward.data(),   next_obs.data(),   terminated.data(),
-                     truncated.data()};
+    return HostBatch{
+        rows,          obs_dim,         act_dim,           obs.data(),      action.data(),
+        reward.data(), next_obs.data(), terminated.data(), truncated.data()};
   }
 };
 

@@ -35,8 +35,8 @@ SAC_VECTOR_CLONES void AddBias(int64_t rows, int64_t cols, const float* __restri
   }
 }
 
-SAC_VECTOR_CLONES void ReluBackward(int64_t rows, int64_t cols, const float* h, int64_t ld_h, float* g, int64_t ld_g,
-                  float* __restrict bias_grad) {
+SAC_VECTOR_CLONES void ReluBackward(int64_t rows, int64_t cols, const float* h, int64_t ld_h,
+                                    float* g, int64_t ld_g, float* __restrict bias_grad) {
   if (bias_grad != nullptr) std::fill(bias_grad, bias_grad + cols, 0.0f);
   for (int64_t i = 0; i < rows; ++i) {
     const float* __restrict hi = h + i * ld_h;

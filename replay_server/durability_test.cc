@@ -208,7 +208,8 @@ TEST(WalTest, RecordsRoundTripAndATornTailIsDetected) {
   {
     auto f = PosixFileSystem()->NewWritableFile(path);
     ASSERT_TRUE(f.ok());
-    ASSERT_TRUE((*f)->Append(*data + FrameRecord("a record that did not make it").substr(0, 20)).ok());
+    ASSERT_TRUE(
+        (*f)->Append(*data + FrameRecord("a record that did not make it").substr(0, 20)).ok());
     ASSERT_TRUE((*f)->Close().ok());
   }
   int seen = 0;
@@ -333,8 +334,8 @@ TEST(SnapshotTest, RowCountThatOverflowsIsDataLoss) {
   const uint32_t len = static_cast<uint32_t>(h.size());
   const std::string body = std::string(reinterpret_cast<const char*>(&len), 4) + h;
   const uint32_t crc = Crc32c(0, body.data(), body.size());
-  const std::string file = "SACSNAP1" + body +
-                           std::string(reinterpret_cast<const char*>(&crc), 4) + "SNAPEND1";
+  const std::string file =
+      "SACSNAP1" + body + std::string(reinterpret_cast<const char*>(&crc), 4) + "SNAPEND1";
   const std::string path = absl::StrCat(dir, "/", SnapshotFileName(1));
   auto f = PosixFileSystem()->NewWritableFile(path);
   ASSERT_TRUE((*f)->Append(file).ok());

@@ -29,7 +29,8 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
   // Creates (or truncates) `path`.
-  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) = 0;
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
   // Names (not paths) of the entries of `dir`.
   virtual absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) = 0;

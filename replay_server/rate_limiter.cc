@@ -28,10 +28,10 @@ RateLimiter::~RateLimiter() {
 absl::Status RateLimiter::CheckInsert(int64_t rows, absl::string_view field) const {
   if (options_.samples_per_insert > 0 &&
       static_cast<double>(rows) * options_.samples_per_insert > options_.error_buffer) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": ", rows, " rows x samples_per_insert ", options_.samples_per_insert,
-        " exceed the rate limiter's error_buffer ", options_.error_buffer,
-        " (send smaller batches or widen rate_limiter.error_buffer)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", rows, " rows x samples_per_insert ", options_.samples_per_insert,
+                     " exceed the rate limiter's error_buffer ", options_.error_buffer,
+                     " (send smaller batches or widen rate_limiter.error_buffer)"));
   }
   return absl::OkStatus();
 }
@@ -48,9 +48,9 @@ absl::Status RateLimiter::CheckSample(int64_t rows, absl::string_view field) con
 bool RateLimiter::CanInsertLocked(int64_t rows) const {
   if (options_.samples_per_insert <= 0) return true;
   if (inserts_ + static_cast<uint64_t>(rows) <= options_.min_size_to_sample) return true;
-  const double diff = static_cast<double>(inserts_ + static_cast<uint64_t>(rows)) *
-                          options_.samples_per_insert -
-                      static_cast<double>(samples_);
+  const double diff =
+      static_cast<double>(inserts_ + static_cast<uint64_t>(rows)) * options_.samples_per_insert -
+      static_cast<double>(samples_);
   return diff <= max_diff_;
 }
 

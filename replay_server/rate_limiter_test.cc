@@ -19,10 +19,11 @@ TEST(RateLimiterTest, SamplesWaitForMinSize) {
   RateLimiter limiter({/*min_size_to_sample=*/10, /*spi=*/0, /*error_buffer=*/0});
   absl::Notification admitted;
   absl::Status result;
-  const RateLimiter::Ticket t = limiter.AwaitSample(4, Later(), [&](absl::Status s, absl::Duration) {
-    result = s;
-    admitted.Notify();
-  });
+  const RateLimiter::Ticket t =
+      limiter.AwaitSample(4, Later(), [&](absl::Status s, absl::Duration) {
+        result = s;
+        admitted.Notify();
+      });
   EXPECT_NE(t, 0u);  // it waits
   EXPECT_EQ(limiter.Status().blocked_samplers(), 1u);
   limiter.SetTableSize(9);

@@ -4,12 +4,11 @@
 // (replay_writer_test, replay_sampler_test, shard_health_test).
 #include "replay_server/replay_service.h"
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <set>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"

@@ -11,9 +11,9 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const v1::TransitionBatch& batch,
                                              const TableSpec& spec, int64_t max_rows) {
   ASSIGN_OR_RETURN(TransitionBatchView view,
                    TransitionBatchView::Decode(batch, spec.obs_dim, spec.act_dim, max_rows));
-  RowsRef rows{view.rows(),       view.obs(),        view.action(),
-               view.reward(),     view.next_obs(),   view.terminated(),
-               view.truncated(),  view.policy_version(), view.actor_id()};
+  RowsRef rows{view.rows(),     view.obs(),        view.action(),    view.reward(),
+               view.next_obs(), view.terminated(), view.truncated(), view.policy_version(),
+               view.actor_id()};
   return ValidatedBatch{std::move(view), rows};
 }
 

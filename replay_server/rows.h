@@ -1,9 +1,8 @@
 // A validated batch of transitions as raw column pointers: what the table
 // stores and the write-ahead log records. `ValidateBatch` turns a wire
 // TransitionBatch into one (checked by the one decoder, common/transition_batch.h,
-// against the table's spec); the log's reader builds one over a record's bytes. Spans point into storage
-// owned by someone else (the request message, a log record); a RowsRef must not
-// outlive it.
+// against the table's spec); the log's reader builds one over a record's bytes. Spans point into
+// storage owned by someone else (the request message, a log record); a RowsRef must not outlive it.
 #ifndef SAC_REPLAY_SERVER_ROWS_H_
 #define SAC_REPLAY_SERVER_ROWS_H_
 
@@ -31,12 +30,12 @@ struct TableSpec {
 
 struct RowsRef {
   int64_t rows = 0;
-  const float* obs = nullptr;       // [rows, obs_dim]
-  const float* action = nullptr;    // [rows, act_dim]
-  const float* reward = nullptr;    // [rows]
-  const float* next_obs = nullptr;  // [rows, obs_dim]
-  const uint8_t* terminated = nullptr;  // [rows], each 0 or 1
-  const uint8_t* truncated = nullptr;   // [rows], each 0 or 1
+  const float* obs = nullptr;                // [rows, obs_dim]
+  const float* action = nullptr;             // [rows, act_dim]
+  const float* reward = nullptr;             // [rows]
+  const float* next_obs = nullptr;           // [rows, obs_dim]
+  const uint8_t* terminated = nullptr;       // [rows], each 0 or 1
+  const uint8_t* truncated = nullptr;        // [rows], each 0 or 1
   const uint64_t* policy_version = nullptr;  // [rows]
   const uint32_t* actor_id = nullptr;        // [rows]
 };

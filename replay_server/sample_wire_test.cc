@@ -58,7 +58,8 @@ TEST(SampleWireTest, EncodesExactlyWhatProtobufSerializes) {
           c.obs[i] = absl::Uniform<float>(gen, -1e6f, 1e6f);
           c.next_obs[i] = absl::Uniform<float>(gen, -1e6f, 1e6f);
         }
-        for (int64_t i = 0; i < b * spec.act_dim; ++i) c.action[i] = absl::Uniform<float>(gen, -1, 1);
+        for (int64_t i = 0; i < b * spec.act_dim; ++i)
+          c.action[i] = absl::Uniform<float>(gen, -1, 1);
         for (int64_t i = 0; i < b; ++i) {
           const int shift = static_cast<int>(i % 64);
           c.reward[i] = static_cast<float>(i) - 7.5f;
@@ -67,8 +68,8 @@ TEST(SampleWireTest, EncodesExactlyWhatProtobufSerializes) {
           c.truncated[i] = static_cast<uint8_t>(i % 5 == 0);
           c.policy_version[i] = i % 7 == 0 ? 0 : (uint64_t{1} << shift) + i;
           c.key[i] = i % 11 == 0 ? std::numeric_limits<uint64_t>::max() : uint64_t{1} << shift;
-          c.actor_id[i] = i % 13 == 0 ? std::numeric_limits<uint32_t>::max()
-                                      : static_cast<uint32_t>(i * 977);
+          c.actor_id[i] =
+              i % 13 == 0 ? std::numeric_limits<uint32_t>::max() : static_cast<uint32_t>(i * 977);
         }
         const std::string want = AsMessage(c, spec, b, table_size).SerializeAsString();
         const std::string got = Encode(w, table_size);

@@ -35,9 +35,7 @@ void PrioritizedSelector::SetWeight(int64_t slot, double weight) {
   for (i /= 2; i >= 1; i /= 2) tree_[i] = tree_[2 * i] + tree_[2 * i + 1];
 }
 
-void PrioritizedSelector::Insert(int64_t slot) {
-  SetWeight(slot, std::pow(max_priority_, alpha_));
-}
+void PrioritizedSelector::Insert(int64_t slot) { SetWeight(slot, std::pow(max_priority_, alpha_)); }
 
 void PrioritizedSelector::Update(int64_t slot, double priority) {
   if (priority > max_priority_) max_priority_ = priority;

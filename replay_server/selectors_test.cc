@@ -11,7 +11,8 @@ namespace sac::replay {
 namespace {
 
 // Pearson's chi-square statistic of `counts` against `expected` probabilities.
-double ChiSquare(const std::vector<int64_t>& counts, const std::vector<double>& expected, int64_t n) {
+double ChiSquare(const std::vector<int64_t>& counts, const std::vector<double>& expected,
+                 int64_t n) {
   double chi = 0;
   for (size_t i = 0; i < counts.size(); ++i) {
     const double e = expected[i] * static_cast<double>(n);

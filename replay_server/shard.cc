@@ -31,7 +31,8 @@ absl::StatusOr<ShardOptions> ShardOptionsFromConfig(const v1::ReplayServerConfig
   int64_t obs = config.obs_dim(), act = config.act_dim();
   if ((obs == 0 || act == 0)) {
     if (config.task().empty()) {
-      return absl::InvalidArgumentError("obs_dim/act_dim: set both, or set task to take them from it");
+      return absl::InvalidArgumentError(
+          "obs_dim/act_dim: set both, or set task to take them from it");
     }
     absl::StatusOr<const TaskShape*> shape = ShardTaskShape(config.task());
     if (!shape.ok()) return Annotate(shape.status(), "task");
@@ -49,23 +50,22 @@ absl::StatusOr<ShardOptions> ShardOptionsFromConfig(const v1::ReplayServerConfig
                           (config.durability().enabled() ? o.table.spec.row_bytes() : 0);
   const double bytes = static_cast<double>(config.capacity()) * static_cast<double>(per_row);
   if (bytes > static_cast<double>(config.memory_limit_bytes())) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "capacity: ", config.capacity(), " rows x ", per_row, " bytes (",
-        ReplayTable::StorageBytes(o.table.spec, 1), " in the table",
-        config.durability().enabled() ? absl::StrCat(" + ", o.table.spec.row_bytes(),
-                                                     " in the snapshot copy")
-                                      : std::string(),
-        ") = ", static_cast<uint64_t>(bytes), " bytes exceed memory_limit_bytes ",
-        config.memory_limit_bytes()));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("capacity: ", config.capacity(), " rows x ", per_row, " bytes (",
+                     ReplayTable::StorageBytes(o.table.spec, 1), " in the table",
+                     config.durability().enabled()
+                         ? absl::StrCat(" + ", o.table.spec.row_bytes(), " in the snapshot copy")
+                         : std::string(),
+                     ") = ", static_cast<uint64_t>(bytes), " bytes exceed memory_limit_bytes ",
+                     config.memory_limit_bytes()));
   }
   o.limiter.min_size_to_sample = config.rate_limiter().min_size_to_sample();
   o.limiter.samples_per_insert = config.rate_limiter().samples_per_insert();
   o.limiter.error_buffer = config.rate_limiter().error_buffer();
   if (o.limiter.samples_per_insert > 0 && o.limiter.error_buffer < o.limiter.samples_per_insert) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "rate_limiter.error_buffer: ", o.limiter.error_buffer,
-        " is below samples_per_insert ", o.limiter.samples_per_insert,
-        " (not even one row could be inserted)"));
+        "rate_limiter.error_buffer: ", o.limiter.error_buffer, " is below samples_per_insert ",
+        o.limiter.samples_per_insert, " (not even one row could be inserted)"));
   }
   o.durable = config.durability().enabled();
   o.data_dir = config.durability().data_dir();
@@ -100,30 +100,32 @@ ShardMetrics::ShardMetrics(MetricsRegistry* r, const std::string& shard) {
                                {"shard", "op"});
   insert_wait = wait->WithLabels({shard, "insert"});
   sample_wait = wait->WithLabels({shard, "sample"});
-  insert_latency = r->AddHistogram("sac_replay_insert_latency_seconds",
-                                   "from a batch received to its ack (incl. log commit)",
-                                   LatencyBuckets(), l)
-                       ->WithLabels(v);
+  insert_latency =
+      r->AddHistogram("sac_replay_insert_latency_seconds",
+                      "from a batch received to its ack (incl. log commit)", LatencyBuckets(), l)
+          ->WithLabels(v);
   sample_latency = r->AddHistogram("sac_replay_sample_latency_seconds",
                                    "from a sample request to its answer (incl. limiter wait)",
                                    LatencyBuckets(), l)
                        ->WithLabels(v);
   snapshots = r->AddCounter("sac_replay_snapshots_total", "snapshots written", l)->WithLabels(v);
-  snapshot_seconds = r->AddHistogram("sac_replay_snapshot_duration_seconds",
-                                     "time to copy and write one snapshot",
-                                     ExponentialBuckets(0.001, 4, 10), l)
-                         ->WithLabels(v);
+  snapshot_seconds =
+      r->AddHistogram("sac_replay_snapshot_duration_seconds", "time to copy and write one snapshot",
+                      ExponentialBuckets(0.001, 4, 10), l)
+          ->WithLabels(v);
   size = r->AddGauge("sac_replay_table_size", "rows held", l)->WithLabels(v);
   capacity = r->AddGauge("sac_replay_table_capacity", "rows the table can hold", l)->WithLabels(v);
-  held_bytes = r->AddGauge("sac_replay_held_bytes", "bytes of row storage in use", l)->WithLabels(v);
+  held_bytes =
+      r->AddGauge("sac_replay_held_bytes", "bytes of row storage in use", l)->WithLabels(v);
   blocked_inserters = r->AddGauge("sac_replay_rate_limiter_blocked_inserters",
                                   "insert batches waiting on the rate limiter", l)
                           ->WithLabels(v);
   blocked_samplers = r->AddGauge("sac_replay_rate_limiter_blocked_samplers",
                                  "sample calls waiting on the rate limiter", l)
                          ->WithLabels(v);
-  wal_commits = r->AddGauge("sac_replay_wal_commits", "group commits of the write-ahead log since start", l)
-                    ->WithLabels(v);
+  wal_commits =
+      r->AddGauge("sac_replay_wal_commits", "group commits of the write-ahead log since start", l)
+          ->WithLabels(v);
   wal_bytes = r->AddGauge("sac_replay_wal_written_bytes",
                           "bytes written to the write-ahead log since start", l)
                   ->WithLabels(v);
@@ -133,7 +135,7 @@ ReplayShard::ReplayShard(const ShardOptions& options)
     : options_(options), fs_(options.fs ? options.fs : PosixFileSystem()) {}
 
 absl::StatusOr<std::unique_ptr<ReplayShard>> ReplayShard::Create(const ShardOptions& options,
-                                                                  MetricsRegistry* registry) {
+                                                                 MetricsRegistry* registry) {
   std::unique_ptr<ReplayShard> shard(new ReplayShard(options));
   ASSIGN_OR_RETURN(shard->table_, ReplayTable::Create(options.table));
   shard->limiter_ = std::make_unique<RateLimiter>(options.limiter);
@@ -235,8 +237,8 @@ absl::Status ReplayShard::Recover() {
     }
   }
   recovered_rows_ = table_->size();
-  next_segment_ = std::max<uint64_t>(first_segment,
-                                     segments.empty() ? 0 : static_cast<uint64_t>(segments.back()) + 1);
+  next_segment_ = std::max<uint64_t>(
+      first_segment, segments.empty() ? 0 : static_cast<uint64_t>(segments.back()) + 1);
   SAC_LOG(INFO) << "recovered " << table_->size() << " rows (" << replayed
                 << " rows replayed from the log), next key " << table_->next_key();
   return absl::OkStatus();

@@ -45,9 +45,9 @@ struct ShardOptions {
   std::string data_dir;
   WalOptions wal;
   absl::Duration snapshot_interval = absl::ZeroDuration();  // zero: only at Close
-  FileSystem* fs = nullptr;  // null: PosixFileSystem()
-  uint64_t seed = 0;         // 0: random
-  std::string config_text;   // reported by Status
+  FileSystem* fs = nullptr;                                 // null: PosixFileSystem()
+  uint64_t seed = 0;                                        // 0: random
+  std::string config_text;                                  // reported by Status
   // Largest gRPC message: bounds the rows of one insert or sample.
   int64_t max_message_bytes = 64 << 20;
 };

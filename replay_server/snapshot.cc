@@ -27,7 +27,8 @@ std::string SnapshotFileName(uint64_t wal_segment) {
 }
 
 int64_t ParseSnapshotFileName(absl::string_view name) {
-  if (name.size() != 34 || name.substr(0, 9) != "snapshot-" || name.substr(29) != ".snap") return -1;
+  if (name.size() != 34 || name.substr(0, 9) != "snapshot-" || name.substr(29) != ".snap")
+    return -1;
   uint64_t n = 0;
   if (!absl::SimpleAtoi(name.substr(9, 20), &n)) return -1;
   return static_cast<int64_t>(n);
@@ -49,9 +50,9 @@ absl::StatusOr<std::string> WriteSnapshot(FileSystem* fs, const std::string& dir
   header.set_wal_segment(wal_segment);
   header.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
   const absl::string_view columns[] = {
-      Bytes(c.obs),        Bytes(c.action),         Bytes(c.reward),
-      Bytes(c.next_obs),   Bytes(c.terminated),     Bytes(c.truncated),
-      Bytes(c.policy_version), Bytes(c.actor_id),   Bytes(c.key)};
+      Bytes(c.obs),        Bytes(c.action),    Bytes(c.reward),         Bytes(c.next_obs),
+      Bytes(c.terminated), Bytes(c.truncated), Bytes(c.policy_version), Bytes(c.actor_id),
+      Bytes(c.key)};
   uint64_t payload = 0;
   for (absl::string_view col : columns) payload += col.size();
   header.set_payload_bytes(payload);

@@ -1,7 +1,8 @@
 #include "replay_server/table.h"
 
-#include <algorithm>
 #include <sys/mman.h>
+
+#include <algorithm>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -37,13 +38,15 @@ template <typename T>
 void ColumnToRows(const T* column, int64_t width, int64_t n, uint8_t* rows, int64_t stride,
                   int64_t offset) {
   const size_t bytes = static_cast<size_t>(width) * sizeof(T);
-  for (int64_t i = 0; i < n; ++i) std::memcpy(rows + i * stride + offset, column + i * width, bytes);
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(rows + i * stride + offset, column + i * width, bytes);
 }
 template <typename T>
 void RowsToColumn(const uint8_t* rows, int64_t stride, int64_t offset, int64_t width, int64_t n,
                   T* column) {
   const size_t bytes = static_cast<size_t>(width) * sizeof(T);
-  for (int64_t i = 0; i < n; ++i) std::memcpy(column + i * width, rows + i * stride + offset, bytes);
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(column + i * width, rows + i * stride + offset, bytes);
 }
 
 // Copies a row record (whole 64-byte lines, 64-byte aligned destination) to
@@ -152,7 +155,8 @@ RowLayout::RowLayout(const TableSpec& spec) {
 
 absl::StatusOr<std::unique_ptr<ReplayTable>> ReplayTable::Create(const TableOptions& options) {
   if (options.capacity < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("capacity: ", options.capacity, ", must be >= 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("capacity: ", options.capacity, ", must be >= 1"));
   }
   if (options.spec.obs_dim < 1 || options.spec.act_dim < 1) {
     return absl::InvalidArgumentError(absl::StrCat("obs_dim/act_dim: ", options.spec.obs_dim, "/",
@@ -173,8 +177,7 @@ absl::StatusOr<std::unique_ptr<ReplayTable>> ReplayTable::Create(const TableOpti
     return absl::ResourceExhaustedError(absl::StrCat("capacity: ", options.capacity, " rows need ",
                                                      bytes, " bytes, which could not be mapped"));
   }
-  return std::unique_ptr<ReplayTable>(
-      new ReplayTable(options, std::move(selector), rows, bytes));
+  return std::unique_ptr<ReplayTable>(new ReplayTable(options, std::move(selector), rows, bytes));
 }
 
 ReplayTable::ReplayTable(const TableOptions& options, std::unique_ptr<Selector> selector,
@@ -271,8 +274,7 @@ void ReplayTable::InsertWithKey(uint64_t first_key, const RowsRef& rows) {
   inserts_total_.fetch_add(static_cast<uint64_t>(rows.rows - from), std::memory_order_relaxed);
 }
 
-absl::Status ReplayTable::Sample(int64_t batch_size, absl::BitGenRef gen,
-                                 v1::SampleResponse* out) {
+absl::Status ReplayTable::Sample(int64_t batch_size, absl::BitGenRef gen, v1::SampleResponse* out) {
   const int64_t b = batch_size;
   const int64_t od = spec_.obs_dim, ad = spec_.act_dim;
   v1::TransitionBatch* batch = out->mutable_batch();
@@ -471,9 +473,9 @@ void ReplayTable::CopyInto(TableContents* out) const {
 
 absl::Status ReplayTable::Restore(const TableContents& c) {
   if (c.spec.obs_dim != spec_.obs_dim || c.spec.act_dim != spec_.act_dim) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "snapshot: spec obs_dim/act_dim ", c.spec.obs_dim, "/", c.spec.act_dim,
-        " differs from the table's ", spec_.obs_dim, "/", spec_.act_dim));
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot: spec obs_dim/act_dim ", c.spec.obs_dim, "/", c.spec.act_dim,
+                     " differs from the table's ", spec_.obs_dim, "/", spec_.act_dim));
   }
   if (c.size > capacity_ || c.size < 0 || c.head < 0 || c.head >= std::max<int64_t>(capacity_, 1) ||
       (c.size < capacity_ && c.head != c.size % capacity_)) {

@@ -50,13 +50,24 @@ TEST(ReplayTableTest, CreateRejectsBadOptions) {
 // 8-byte fields are 8-aligned and the record is whole cache lines; for the
 // obs/act sizes of the nine tasks and a few odd ones.
 TEST(RowLayoutTest, FieldsAreDisjointAlignedAndFitTheRecord) {
-  for (auto [od, ad] : std::vector<std::pair<int64_t, int64_t>>{
-           {4, 1}, {11, 1}, {9, 1}, {10, 2}, {8, 2}, {17, 6}, {17, 6}, {105, 8}, {348, 17}, {1, 1}, {3, 2}}) {
+  for (auto [od, ad] : std::vector<std::pair<int64_t, int64_t>>{{4, 1},
+                                                                {11, 1},
+                                                                {9, 1},
+                                                                {10, 2},
+                                                                {8, 2},
+                                                                {17, 6},
+                                                                {17, 6},
+                                                                {105, 8},
+                                                                {348, 17},
+                                                                {1, 1},
+                                                                {3, 2}}) {
     const RowLayout l(TableSpec{od, ad});
-    struct Field { int64_t begin, size; };
-    std::vector<Field> fields = {{l.obs, 4 * od},      {l.action, 4 * ad},  {l.reward, 4},
+    struct Field {
+      int64_t begin, size;
+    };
+    std::vector<Field> fields = {{l.obs, 4 * od},      {l.action, 4 * ad},    {l.reward, 4},
                                  {l.next_obs, 4 * od}, {l.policy_version, 8}, {l.key, 8},
-                                 {l.actor_id, 4},      {l.terminated, 1},   {l.truncated, 1}};
+                                 {l.actor_id, 4},      {l.terminated, 1},     {l.truncated, 1}};
     std::sort(fields.begin(), fields.end(), [](Field a, Field b) { return a.begin < b.begin; });
     EXPECT_GE(fields.front().begin, 0);
     for (size_t i = 1; i < fields.size(); ++i) {
@@ -98,7 +109,8 @@ TEST(ReplayTableTest, EvictsOldestFirst) {
   EXPECT_EQ(t->size(), 10);
   EXPECT_EQ(t->next_key(), 16u);
   v1::TransitionBatch row;
-  for (uint64_t k = 0; k < 6; ++k) EXPECT_EQ(t->ReadRow(k, &row).code(), absl::StatusCode::kNotFound);
+  for (uint64_t k = 0; k < 6; ++k)
+    EXPECT_EQ(t->ReadRow(k, &row).code(), absl::StatusCode::kNotFound);
   for (uint64_t k = 6; k < 16; ++k) {
     ASSERT_TRUE(t->ReadRow(k, &row).ok()) << k;
     EXPECT_EQ(row.policy_version(0), 100 * (k / 4) + k % 4) << k;
@@ -205,11 +217,10 @@ TEST(ReplayTableTest, SamplesDuringOverwritesReturnWholeRows) {
       ASSERT_TRUE(obs.ok() && action.ok() && reward.ok() && next_obs.ok());
       for (int i = 0; i < 32; ++i, ++rows) {
         const uint64_t id = b.policy_version(i);
-        bool whole = b.actor_id(i) == id % 1000 &&
-                     b.terminated()[i] == static_cast<char>(id % 7 == 0) &&
-                     b.truncated()[i] == static_cast<char>(id % 5 == 0) &&
-                     reward->values()[i] == testing::TestValue(id, 2, 0) &&
-                     r.key(i) < t->next_key();
+        bool whole =
+            b.actor_id(i) == id % 1000 && b.terminated()[i] == static_cast<char>(id % 7 == 0) &&
+            b.truncated()[i] == static_cast<char>(id % 5 == 0) &&
+            reward->values()[i] == testing::TestValue(id, 2, 0) && r.key(i) < t->next_key();
         for (int64_t j = 0; j < kO; ++j) {
           whole = whole && obs->row(i)[j] == testing::TestValue(id, 0, j) &&
                   next_obs->row(i)[j] == testing::TestValue(id, 3, j);
@@ -219,8 +230,8 @@ TEST(ReplayTableTest, SamplesDuringOverwritesReturnWholeRows) {
         }
         if (!whole) {
           ++bad;
-          ADD_FAILURE() << "sample " << s << " row " << i << " (policy_version " << id
-                        << ", key " << r.key(i) << ") mixes rows";
+          ADD_FAILURE() << "sample " << s << " row " << i << " (policy_version " << id << ", key "
+                        << r.key(i) << ") mixes rows";
         }
       }
     }
@@ -236,8 +247,8 @@ TEST(ReplayTableTest, SamplesDuringOverwritesReturnWholeRows) {
 // Fields of every width the copies handle differently (4, 8, 12, 16, 20, 28,
 // 68, 132 bytes): each sampled row equals the row its policy_version names.
 TEST(ReplayTableTest, SampledRowsAreExactForManyWidths) {
-  for (const TableSpec spec : {TableSpec{1, 1}, TableSpec{2, 3}, TableSpec{4, 5},
-                               TableSpec{5, 7}, TableSpec{17, 6}, TableSpec{33, 1}}) {
+  for (const TableSpec spec : {TableSpec{1, 1}, TableSpec{2, 3}, TableSpec{4, 5}, TableSpec{5, 7},
+                               TableSpec{17, 6}, TableSpec{33, 1}}) {
     SCOPED_TRACE(::testing::Message() << "obs " << spec.obs_dim << " act " << spec.act_dim);
     TableOptions o;
     o.spec = spec;

@@ -52,7 +52,8 @@ inline v1::TransitionBatch RowOf(const v1::TransitionBatch& b, int64_t r, int64_
   auto slice = [r](const v1::Tensor& t, int64_t width, v1::Tensor* o) {
     o->add_shape(1);
     if (t.shape_size() == 2) o->add_shape(width);
-    o->set_data(t.data().substr(static_cast<size_t>(r * width * 4), static_cast<size_t>(width * 4)));
+    o->set_data(
+        t.data().substr(static_cast<size_t>(r * width * 4), static_cast<size_t>(width * 4)));
   };
   slice(b.obs(), obs_dim, out.mutable_obs());
   slice(b.action(), act_dim, out.mutable_action());

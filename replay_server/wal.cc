@@ -37,8 +37,7 @@ std::string FrameRecord(absl::string_view body) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(FileSystem* fs,
-                                                                   std::string dir,
+absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(FileSystem* fs, std::string dir,
                                                                    const WalOptions& options,
                                                                    uint64_t segment) {
   auto file = fs->NewWritableFile(absl::StrCat(dir, "/", SegmentFileName(segment)));

@@ -78,7 +78,7 @@ class WriteAheadLog {
 
  private:
   struct Entry {
-    std::string body;       // empty with roll_to > 0: a segment switch
+    std::string body;  // empty with roll_to > 0: a segment switch
     uint64_t roll_to = 0;
     Callback done;
     absl::Time queued;
@@ -96,7 +96,7 @@ class WriteAheadLog {
   mutable absl::Mutex mu_;
   std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t segment_ ABSL_GUARDED_BY(mu_);  // the segment new Appends go to
+  uint64_t segment_ ABSL_GUARDED_BY(mu_);         // the segment new Appends go to
   uint64_t opened_segment_ ABSL_GUARDED_BY(mu_);  // the segment the writer writes
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

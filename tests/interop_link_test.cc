@@ -6,9 +6,9 @@
 
 #include "common/server.h"
 #include "common/tensor_codec.h"
-#include "tests/torch_codec.h"
 #include "sac/v1/status.grpc.pb.h"
 #include "sac/v1/transition.pb.h"
+#include "tests/torch_codec.h"
 
 namespace sac {
 namespace {

@@ -1,10 +1,10 @@
 // A real Prometheus server (Debian's) scrapes our /metrics endpoints on loopback
 // (this process's, and a real sac-replay shard's); the test reads the scraped
 // series back through Prometheus's HTTP query API.
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/http_server.h"
@@ -20,9 +20,7 @@ TEST(PrometheusScrape, ScrapedSeriesReadBackThroughQueryApi) {
   registry.AddCounter("sac_env_steps_total", "Env steps", {"env"})
       ->WithLabels({"Hopper-v5"})
       ->Increment(12345);
-  registry.AddHistogram("sac_sample_latency_seconds", "x", LatencyBuckets())
-      ->Get()
-      ->Observe(0.002);
+  registry.AddHistogram("sac_sample_latency_seconds", "x", LatencyBuckets())->Get()->Observe(0.002);
   auto http = MetricsHttpServer::Create({}, &registry);
   ASSERT_TRUE(http.ok()) << http.status();
 
@@ -32,19 +30,20 @@ TEST(PrometheusScrape, ScrapedSeriesReadBackThroughQueryApi) {
        "--durability.enabled=false", "--server.port_file=" + dir + "/replay.port"},
       dir + "/replay.log");
   ASSERT_TRUE(shard.ok()) << shard.status();
-  auto shard_ports = testing::WaitForPortFile(dir + "/replay.port", absl::Seconds(60), shard->get());
+  auto shard_ports =
+      testing::WaitForPortFile(dir + "/replay.port", absl::Seconds(60), shard->get());
   ASSERT_TRUE(shard_ports.ok()) << shard_ports.status();
   const int prom_port = testing::PickFreePort();
   std::ofstream(dir + "/prometheus.yml")
       << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
       << "scrape_configs:\n  - job_name: sac\n    static_configs:\n"
-      << "      - targets: ['127.0.0.1:" << (*http)->port() << "', '127.0.0.1:"
-      << shard_ports->metrics << "']\n";
-  auto prom = testing::ChildProcess::Start(
-      {SAC_PROMETHEUS, "--config.file=" + dir + "/prometheus.yml",
-       "--storage.tsdb.path=" + dir + "/data",
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-      dir + "/prometheus.log");
+      << "      - targets: ['127.0.0.1:" << (*http)->port()
+      << "', '127.0.0.1:" << shard_ports->metrics << "']\n";
+  auto prom =
+      testing::ChildProcess::Start({SAC_PROMETHEUS, "--config.file=" + dir + "/prometheus.yml",
+                                    "--storage.tsdb.path=" + dir + "/data",
+                                    "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+                                   dir + "/prometheus.log");
   ASSERT_TRUE(prom.ok()) << prom.status();
 
   std::string body;

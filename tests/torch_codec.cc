@@ -19,8 +19,7 @@ absl::StatusOr<torch::Tensor> ProtoToTensor(const v1::Tensor& proto, absl::strin
   auto view = DecodeTensor(proto, field, expected_shape, require_finite);
   if (!view.ok()) return view.status();
   torch::Tensor t = torch::empty(view->shape(), torch::kFloat32);
-  std::memcpy(t.data_ptr<float>(), view->values().data(),
-              view->values().size() * sizeof(float));
+  std::memcpy(t.data_ptr<float>(), view->values().data(), view->values().size() * sizeof(float));
   return t;
 }
 

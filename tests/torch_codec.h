@@ -4,12 +4,12 @@
 #ifndef SAC_TESTS_TORCH_CODEC_H_
 #define SAC_TESTS_TORCH_CODEC_H_
 
-#include <string_view>
-
 #include <torch/types.h>
 
-#include "absl/strings/string_view.h"
+#include <string_view>
+
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "sac/v1/tensor.pb.h"
 
 namespace sac {

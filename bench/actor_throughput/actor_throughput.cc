@@ -14,13 +14,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <random>
 #include <thread>
-
-#include <torch/torch.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -118,10 +117,14 @@ int main(int argc, char** argv) {
   double seconds = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind("--num_envs=", 0) == 0) absl::SimpleAtoi(a.substr(11), &num_envs);
-    else if (a.rfind("--seconds=", 0) == 0) absl::SimpleAtod(a.substr(10), &seconds);
-    else if (a.rfind("--rounds=", 0) == 0) absl::SimpleAtoi(a.substr(9), &rounds);
-    else if (a.rfind("--send_rows=", 0) == 0) absl::SimpleAtoi(a.substr(12), &send_rows);
+    if (a.rfind("--num_envs=", 0) == 0)
+      absl::SimpleAtoi(a.substr(11), &num_envs);
+    else if (a.rfind("--seconds=", 0) == 0)
+      absl::SimpleAtod(a.substr(10), &seconds);
+    else if (a.rfind("--rounds=", 0) == 0)
+      absl::SimpleAtoi(a.substr(9), &rounds);
+    else if (a.rfind("--send_rows=", 0) == 0)
+      absl::SimpleAtoi(a.substr(12), &send_rows);
     else {
       std::fprintf(stderr, "actor_throughput: unknown flag %s\n", a.c_str());
       return 2;
@@ -150,8 +153,10 @@ int main(int argc, char** argv) {
                  (*shard)->ReadLog().c_str());
     return 1;
   }
-  std::printf("actor_throughput: HalfCheetah-v5, %d envs, policy 17-256-256-(6+6), "
-              "steps per CPU-second, best of %d x %.1f s\n", num_envs, rounds, seconds);
+  std::printf(
+      "actor_throughput: HalfCheetah-v5, %d envs, policy 17-256-256-(6+6), "
+      "steps per CPU-second, best of %d x %.1f s\n",
+      num_envs, rounds, seconds);
 
   double best_actor = 0, best_raw = 0;
   for (int r = 0; r < rounds; ++r) {
@@ -191,7 +196,8 @@ int main(int argc, char** argv) {
   }
   std::printf("  actor (step + inference + send): %9.0f steps/s per core\n", best_actor);
   std::printf("  raw physics (mj_step x5)       : %9.0f steps/s per core\n", best_raw);
-  std::printf("  ratio                          : %9.2fx (target >= 0.8x)\n", best_actor / best_raw);
+  std::printf("  ratio                          : %9.2fx (target >= 0.8x)\n",
+              best_actor / best_raw);
 
   // The policy forward alone: OpenBLAS MLP vs LibTorch, per observation.
   std::printf("\npolicy forward, 17-256-256-(6+6), per observation (stochastic), 1 thread:\n");

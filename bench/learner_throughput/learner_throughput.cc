@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <random>
@@ -117,10 +117,10 @@ std::vector<Matmul> UpdateMatmuls(const std::string& variant) {
 }
 
 struct Ceiling {
-  double gflop = 0;          // per update
-  double seconds = 0;        // of all products of one update, measured
-  double updates_per_s = 0;  // 1 / seconds
-  double gflops = 0;         // gflop / seconds
+  double gflop = 0;              // per update
+  double seconds = 0;            // of all products of one update, measured
+  double updates_per_s = 0;      // 1 / seconds
+  double gflops = 0;             // gflop / seconds
   double updates_per_cpu_s = 0;  // the same per CPU-second of the process
 };
 
@@ -139,8 +139,8 @@ class CeilingMeter {
     }
     for (const auto& [shape, count] : shapes) {
       const auto [m, k, n] = shape;
-      shapes_.push_back({torch::randn({m, k}), torch::randn({k, n}), torch::empty({m, n}), count,
-                         1e9, 1e9});
+      shapes_.push_back(
+          {torch::randn({m, k}), torch::randn({k, n}), torch::empty({m, n}), count, 1e9, 1e9});
     }
   }
   // One window of `seconds` over all shapes.
@@ -343,9 +343,9 @@ int main(int argc, char** argv) {
       "%.1f s per figure (best of %d windows; ceiling windows interleaved with ours)\n",
       static_cast<long long>(kBatch), static_cast<long long>(kObs), static_cast<long long>(kAct),
       static_cast<long long>(kHidden), device.c_str(), seconds, kWindows);
-  std::printf("%-8s %-7s %10s %10s %10s %10s %8s %10s %12s %10s %12s %10s\n", "variant",
-              "threads", "ours/s", "python/s", "sb3/s", "ceiling/s", "GFLOP", "GFLOP/s",
-              "ours/ceiling", "ours/cpu-s", "ceiling/cpu-s", "(cpu ratio)");
+  std::printf("%-8s %-7s %10s %10s %10s %10s %8s %10s %12s %10s %12s %10s\n", "variant", "threads",
+              "ours/s", "python/s", "sb3/s", "ceiling/s", "GFLOP", "GFLOP/s", "ours/ceiling",
+              "ours/cpu-s", "ceiling/cpu-s", "(cpu ratio)");
   for (const std::string& variant : variants) {
     for (const int threads : thread_counts) {
       // The best of kWindows windows each (on a shared machine the others'
@@ -373,9 +373,9 @@ int main(int argc, char** argv) {
                                        " --seconds ", seconds));
       }
       std::printf("%-8s %-7d %10s %10s %10s %10.1f %8.3f %10.1f %11.0f%% %10s %12.1f %9.0f%%\n",
-                  variant.c_str(), threads, Fmt(m.ours).c_str(), Fmt(py).c_str(),
-                  Fmt(sb).c_str(), c.updates_per_s, c.gflop, c.gflops,
-                  100.0 * m.ours / c.updates_per_s, Fmt(ours_cpu).c_str(), c.updates_per_cpu_s,
+                  variant.c_str(), threads, Fmt(m.ours).c_str(), Fmt(py).c_str(), Fmt(sb).c_str(),
+                  c.updates_per_s, c.gflop, c.gflops, 100.0 * m.ours / c.updates_per_s,
+                  Fmt(ours_cpu).c_str(), c.updates_per_cpu_s,
                   100.0 * ours_cpu / c.updates_per_cpu_s);
       std::fflush(stdout);
     }

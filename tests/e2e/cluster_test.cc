@@ -1,14 +1,13 @@
 // End-to-end tests of the running system on loopback: the real binaries
 // (sac-replay, sac-learner, sac-actor, sacctl) started as processes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "tests/testing/process.h"
@@ -18,10 +17,10 @@
 namespace sac {
 namespace {
 
-using ::testing::HasSubstr;
 using sacctl::ClientOptions;
 using sacctl::GetActorStatus;
 using sacctl::GetLearnerStatus;
+using ::testing::HasSubstr;
 
 std::string Python() {
   const char* p = std::getenv("SAC_PYTHON");
@@ -50,16 +49,16 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
   const std::string dir = testing::MakeTempDir("e2e_learn");
   const std::string run = dir + "/run";
   std::string out;
-  const int rc = RunToExit(
-      {testing::BinaryPath("sacctl"), "local", "--task=InvertedPendulum-v5", "--variant=v2",
-       "--shards=2", "--actors=2", "--run_dir=" + run, "--seed=1", "--min_replay_size=1000",
-       "--random_steps=1000", "--eval_every_env_steps=2000", "--eval_episodes=5",
-       "--target_return=950", "--max_env_steps=45000",
-       "--durability=false", "--plain_progress", "--progress_interval_seconds=5",
-       // One snapshot kept besides the evaluated ones: the version that reached
-       // the target must survive the pruning of all the others.
-       "--learner_flag=--snapshot_retention=1"},
-      dir + "/sacctl.log", absl::Minutes(9), &out);
+  const int rc =
+      RunToExit({testing::BinaryPath("sacctl"), "local", "--task=InvertedPendulum-v5",
+                 "--variant=v2", "--shards=2", "--actors=2", "--run_dir=" + run, "--seed=1",
+                 "--min_replay_size=1000", "--random_steps=1000", "--eval_every_env_steps=2000",
+                 "--eval_episodes=5", "--target_return=950", "--max_env_steps=45000",
+                 "--durability=false", "--plain_progress", "--progress_interval_seconds=5",
+                 // One snapshot kept besides the evaluated ones: the version that reached
+                 // the target must survive the pruning of all the others.
+                 "--learner_flag=--snapshot_retention=1"},
+                dir + "/sacctl.log", absl::Minutes(9), &out);
   ASSERT_EQ(rc, 0) << "sacctl local did not reach the target; its output:\n"
                    << out << "\nlearner log tail in " << run << "/logs/learner.log";
   EXPECT_THAT(out, HasSubstr("target reached"));
@@ -75,10 +74,10 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
   // checkpoint and serves the policy snapshots over gRPC.
   const std::string port_file = dir + "/learner.port";
   auto learner = ChildProcess::Start(
-      {testing::BinaryPath("sac-learner"), "--task=InvertedPendulum-v5", "--run_dir=" + run + "/learner",
+      {testing::BinaryPath("sac-learner"), "--task=InvertedPendulum-v5",
+       "--run_dir=" + run + "/learner",
        "--replay_addresses=127.0.0.1:" + std::to_string(testing::PickFreePort()),
-       "--sac.variant=v2", "--eval_every_env_steps=0",
-       "--server.port_file=" + port_file},
+       "--sac.variant=v2", "--eval_every_env_steps=0", "--server.port_file=" + port_file},
       dir + "/learner2.log");
   ASSERT_TRUE(learner.ok());
   auto ports = testing::WaitForPortFile(port_file, absl::Seconds(60), learner->get());
@@ -93,11 +92,11 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
             0)
       << pull_out;
   std::string eval_out;
-  ASSERT_EQ(RunToExit({testing::BinaryPath("sacctl"), "eval",
-                       "--snapshot=" + dir + "/pulled.safetensors", "--episodes=20",
-                       "--dump_actions=" + dir + "/actions.csv"},
-                      dir + "/eval.log", absl::Minutes(2), &eval_out),
-            0)
+  ASSERT_EQ(
+      RunToExit({testing::BinaryPath("sacctl"), "eval", "--snapshot=" + dir + "/pulled.safetensors",
+                 "--episodes=20", "--dump_actions=" + dir + "/actions.csv"},
+                dir + "/eval.log", absl::Minutes(2), &eval_out),
+      0)
       << eval_out;
   const size_t result_at = eval_out.find("return mean ");
   ASSERT_NE(result_at, std::string::npos) << eval_out;
@@ -115,8 +114,7 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
   const int py_rc = RunToExit(
       {Python(), testing::SourcePath("tests/e2e/check_policy.py"), "--learner=" + address,
        "--version=" + std::to_string(target_version), "--out=" + dir + "/python.safetensors",
-       "--actions_csv=" + dir + "/actions.csv",
-       "--sacctl_mean=" + std::to_string(sacctl_mean),
+       "--actions_csv=" + dir + "/actions.csv", "--sacctl_mean=" + std::to_string(sacctl_mean),
        "--sacctl_std=" + std::to_string(sacctl_std), "--episodes=20"},
       dir + "/python.log", absl::Minutes(3), &py_out);
   EXPECT_EQ(py_rc, 0) << py_out;
@@ -150,8 +148,8 @@ TEST(EndToEnd, SurvivesActorKillAndLearnerRestart) {
   command.set_durability(false);
   command.add_hidden_sizes(32);
   command.add_hidden_sizes(32);
-  const std::string bin_dir = testing::BinaryPath("sacctl").substr(
-      0, testing::BinaryPath("sacctl").rfind('/'));
+  const std::string bin_dir =
+      testing::BinaryPath("sacctl").substr(0, testing::BinaryPath("sacctl").rfind('/'));
   auto cluster = sacctl::LocalCluster::Start(command, bin_dir);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   sacctl::LocalCluster& c = **cluster;
@@ -165,8 +163,8 @@ TEST(EndToEnd, SurvivesActorKillAndLearnerRestart) {
     auto s = learner_status();
     return s.ok() ? s->updates() : 0;
   };
-  ASSERT_TRUE(testing::WaitFor([&] { return updates() >= 300; }, absl::Minutes(3),
-                               absl::Milliseconds(200)))
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return updates() >= 300; }, absl::Minutes(3), absl::Milliseconds(200)))
       << "the learner did not start updating";
 
   // Kill actor 0: actor 1 and the learner carry on.
@@ -177,8 +175,8 @@ TEST(EndToEnd, SurvivesActorKillAndLearnerRestart) {
   EXPECT_TRUE(testing::WaitFor([&] { return actor_steps(1) >= steps1 + 500; }, absl::Minutes(2),
                                absl::Milliseconds(200)))
       << "actor 1 stopped stepping after actor 0 died";
-  EXPECT_TRUE(testing::WaitFor([&] { return updates() >= updates_at_kill + 300; },
-                               absl::Minutes(2), absl::Milliseconds(200)))
+  EXPECT_TRUE(testing::WaitFor([&] { return updates() >= updates_at_kill + 300; }, absl::Minutes(2),
+                               absl::Milliseconds(200)))
       << "the learner stalled after an actor died";
 
   // SIGTERM the learner: it checkpoints and exits 0; the actor keeps acting.
@@ -206,8 +204,8 @@ TEST(EndToEnd, SurvivesActorKillAndLearnerRestart) {
                                absl::Minutes(2), absl::Milliseconds(200)))
       << "the restarted learner does not train";
   // The surviving actor steps again and receives versions from the restarted learner.
-  EXPECT_TRUE(testing::WaitFor([&] { return actor_steps(1) >= steps_down + 200; },
-                               absl::Minutes(2), absl::Milliseconds(200)))
+  EXPECT_TRUE(testing::WaitFor([&] { return actor_steps(1) >= steps_down + 200; }, absl::Minutes(2),
+                               absl::Milliseconds(200)))
       << "the actor did not carry on after the learner came back";
   EXPECT_TRUE(testing::WaitFor(
       [&] {

@@ -9,14 +9,13 @@
 // Properties: errors are INVALID_ARGUMENT with a message; a config that
 // parses, gets its defaults and passes the range checks prints as text (one
 // line or many) that parses back to the same message.
+#include <google/protobuf/util/field_comparator.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <memory>
-
-#include <google/protobuf/util/field_comparator.h>
-#include <google/protobuf/util/message_differencer.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"

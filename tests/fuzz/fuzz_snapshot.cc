@@ -16,8 +16,8 @@
 #include "replay_server/snapshot.h"
 #include "replay_server/table.h"
 #include "tests/fuzz/fuzz_input.h"
-#include "tests/fuzz/same_rows.h"
 #include "tests/fuzz/memory_fs.h"
+#include "tests/fuzz/same_rows.h"
 
 namespace {
 
@@ -120,8 +120,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!s.ok()) Fail("sample after restore: " + s.ToString());
     for (uint64_t key : response.key()) {
       sac::v1::TransitionBatch row;
-      if (!(*table)->ReadRow(key, &row).ok() && (*table)->ReadRow(key, &row).code() !=
-                                                    absl::StatusCode::kNotFound) {
+      if (!(*table)->ReadRow(key, &row).ok() &&
+          (*table)->ReadRow(key, &row).code() != absl::StatusCode::kNotFound) {
         Fail("read row of a sampled key");
       }
     }
@@ -131,8 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t flag = 0;
   uint64_t version = 3;
   uint32_t actor = 4;
-  replay::RowsRef row{1, obs.data(), action.data(), &reward, obs.data(), &flag, &flag,
-                      &version, &actor};
+  replay::RowsRef row{1,     obs.data(), action.data(), &reward, obs.data(),
+                      &flag, &flag,      &version,      &actor};
   const uint64_t key = (*table)->Insert(row);
   sac::v1::TransitionBatch read;
   absl::Status s = (*table)->ReadRow(key, &read);

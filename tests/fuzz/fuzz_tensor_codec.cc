@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const int64_t n = sac::NumElements(shape);
     if (n < 0 || n != view->num_elements()) Fail("element count does not match the shape");
     if (static_cast<size_t>(n) * sizeof(float) != tensor.data().size()) Fail("size mismatch");
-    if (n > 0 && std::memcmp(view->values().data(), tensor.data().data(), tensor.data().size()) != 0) {
+    if (n > 0 &&
+        std::memcmp(view->values().data(), tensor.data().data(), tensor.data().size()) != 0) {
       Fail("values differ from the bytes");
     }
     for (size_t i = 0; i < expected.size(); ++i) {

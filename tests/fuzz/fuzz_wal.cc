@@ -18,8 +18,8 @@
 #include "replay_server/shard.h"
 #include "replay_server/wal.h"
 #include "tests/fuzz/fuzz_input.h"
-#include "tests/fuzz/same_rows.h"
 #include "tests/fuzz/memory_fs.h"
+#include "tests/fuzz/same_rows.h"
 
 namespace {
 
@@ -52,7 +52,6 @@ replay::ShardOptions Options(sac::fuzz::MemoryFileSystem* fs, bool prioritized) 
   o.seed = 1;
   return o;
 }
-
 
 }  // namespace
 
@@ -97,7 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (table->size() < 0 || table->size() > kCapacity) Fail("table size out of range");
   for (const auto& [path, bytes] : valid) {
     auto now = fs.ReadFile(path);
-    if (!now.ok() || now->size() != bytes) Fail("torn tail of " + path + " not cut to its valid prefix");
+    if (!now.ok() || now->size() != bytes)
+      Fail("torn tail of " + path + " not cut to its valid prefix");
   }
 
   // The recovered shard takes new rows, logged after the recovered ones.

@@ -3,11 +3,11 @@
 // FrameRecord + EncodeRecord, SerializeSafetensors, EncodeTensor, ConfigToText,
 // serialized requests. Each seed is checked to decode before it is written.
 // Usage: fuzz_make_seeds <corpus folder>   (rerun after a format change)
+#include <google/protobuf/text_format.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-
-#include <google/protobuf/text_format.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
@@ -67,8 +67,10 @@ void TensorCodec() {
   sac::EncodeMatrix(m, 4, 3, &t);
   Check(sac::DecodeTensor(t, "seed").ok(), "tensor seed");
   // [flags][n][dims][u16 rows][tensor]
-  Write("tensor_codec", "matrix-any-rows", U8(1) + U8(2) + U8(0xFF) + U8(3) + U16(4) + t.SerializeAsString());
-  Write("tensor_codec", "matrix-exact", U8(0) + U8(2) + U8(4) + U8(3) + U16(4) + t.SerializeAsString());
+  Write("tensor_codec", "matrix-any-rows",
+        U8(1) + U8(2) + U8(0xFF) + U8(3) + U16(4) + t.SerializeAsString());
+  Write("tensor_codec", "matrix-exact",
+        U8(0) + U8(2) + U8(4) + U8(3) + U16(4) + t.SerializeAsString());
   v1::Tensor v;
   sac::EncodeVector(std::vector<float>{0.5f, -1.5f, 3}, &v);
   Write("tensor_codec", "vector", U8(1) + U8(1) + U8(3) + U16(3) + v.SerializeAsString());
@@ -159,8 +161,8 @@ void Snapshot() {
     const std::string name = absl::StrCat(rows, "-rows-cap-", cap);
     // [mode][capacity - 1][...]; mode 1: between the magic and the checksum.
     Write("snapshot", name, U8(0) + U8(static_cast<int>(cap - 1)) + file);
-    Write("snapshot", name + "-body", U8(1) + U8(static_cast<int>(cap - 1)) +
-                                          file.substr(8, file.size() - 20));
+    Write("snapshot", name + "-body",
+          U8(1) + U8(static_cast<int>(cap - 1)) + file.substr(8, file.size() - 20));
     Write("snapshot", name + "-prioritized", U8(3) + U8(15) + file.substr(8, file.size() - 20));
   }
 }
@@ -185,8 +187,7 @@ void Wal() {
   Write("wal", "records", U8(1) + U16(r1.size()) + r1 + U16(r2.size()) + r2 + U16(r3.size()) + r3);
   Write("wal", "records-prioritized-torn", U8(3) + U16(r1.size()) + r1 + U16(0) + "tail");
   // Mode 5: two segments.
-  Write("wal", "two-segments",
-        U8(5) + U16(r1.size()) + r1 + U16(0) + U16(r2.size()) + r2 + U16(0));
+  Write("wal", "two-segments", U8(5) + U16(r1.size()) + r1 + U16(0) + U16(r2.size()) + r2 + U16(0));
 }
 
 std::string Request(uint64_t sequence, uint64_t first_id, int64_t rows) {

@@ -23,9 +23,9 @@ inline bool SameRows(const replay::TableContents& a, const replay::TableContents
   return a.size == b.size && a.head == b.head && a.next_key == b.next_key &&
          a.inserts_total == b.inserts_total && a.key == b.key &&
          a.policy_version == b.policy_version && a.actor_id == b.actor_id &&
-         a.terminated == b.terminated && a.truncated == b.truncated &&
-         SameBytes(a.obs, b.obs) && SameBytes(a.action, b.action) &&
-         SameBytes(a.reward, b.reward) && SameBytes(a.next_obs, b.next_obs);
+         a.terminated == b.terminated && a.truncated == b.truncated && SameBytes(a.obs, b.obs) &&
+         SameBytes(a.action, b.action) && SameBytes(a.reward, b.reward) &&
+         SameBytes(a.next_obs, b.next_obs);
 }
 
 }  // namespace sac::fuzz

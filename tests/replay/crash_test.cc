@@ -2,14 +2,12 @@
 // snapshots are taken, the shard is killed with SIGKILL at a random moment and
 // restarted on the same data folder; every acknowledged transition is there,
 // byte for byte.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <gtest/gtest.h>
-
 #include <map>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"

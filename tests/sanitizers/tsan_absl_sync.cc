@@ -119,7 +119,8 @@ void Mutex::ReaderUnlock() {
 }
 
 void Mutex::LockWhen(const Condition& cond) {
-  static auto real = Get<void (*)(Mutex*, const Condition&)>("_ZN", "5Mutex8LockWhenERKNS0_9ConditionE");
+  static auto real =
+      Get<void (*)(Mutex*, const Condition&)>("_ZN", "5Mutex8LockWhenERKNS0_9ConditionE");
   Wrapped w{&cond, this};
   real(this, Condition(&Wrapped::Eval, w.Publish()));
   Acquire(this);
@@ -166,7 +167,8 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
 
 // Await releases the mutex while it waits and holds it again when it returns.
 void Mutex::Await(const Condition& cond) {
-  static auto real = Get<void (*)(Mutex*, const Condition&)>("_ZN", "5Mutex5AwaitERKNS0_9ConditionE");
+  static auto real =
+      Get<void (*)(Mutex*, const Condition&)>("_ZN", "5Mutex5AwaitERKNS0_9ConditionE");
   Wrapped w{&cond, this};
   Release(this);
   real(this, Condition(&Wrapped::Eval, w.Publish()));
@@ -220,7 +222,8 @@ void Notification::Notify() {
   real(this);
 }
 void Notification::WaitForNotification() const {
-  static auto real = Get<void (*)(const Notification*)>("_ZNK", "12Notification19WaitForNotificationEv");
+  static auto real =
+      Get<void (*)(const Notification*)>("_ZNK", "12Notification19WaitForNotificationEv");
   real(this);
   Acquire(NotifiedFlag(this));
 }

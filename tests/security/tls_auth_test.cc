@@ -1,10 +1,10 @@
 // Transport security on a real server process (sac-replay): TLS, mutual TLS and
 // the bearer token. Certificates come from a throwaway CA made with openssl.
-#include <cstdlib>
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "tests/testing/process.h"
@@ -15,7 +15,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-int Shell(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+int Shell(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str());
+}
 
 // CA, a server certificate for 127.0.0.1/localhost, a client certificate, and a
 // second CA whose client certificate the server must refuse.
@@ -26,18 +28,19 @@ class TlsAuth : public ::testing::Test {
     const std::string d = *dir_;
     std::ofstream(d + "/san.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
     for (const std::string ca : {"ca", "rogue_ca"}) {
-      ASSERT_EQ(Shell(absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=", ca,
-                                 " -keyout ", d, "/", ca, ".key -out ", d, "/", ca, ".pem")),
+      ASSERT_EQ(Shell(absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=",
+                                   ca, " -keyout ", d, "/", ca, ".key -out ", d, "/", ca, ".pem")),
                 0);
     }
     auto issue = [&](const std::string& name, const std::string& ca, bool san) {
-      ASSERT_EQ(Shell(absl::StrCat("openssl req -newkey rsa:2048 -nodes -subj /CN=", name, " -keyout ",
-                                 d, "/", name, ".key -out ", d, "/", name, ".csr")),
+      ASSERT_EQ(Shell(absl::StrCat("openssl req -newkey rsa:2048 -nodes -subj /CN=", name,
+                                   " -keyout ", d, "/", name, ".key -out ", d, "/", name, ".csr")),
                 0);
-      ASSERT_EQ(Shell(absl::StrCat("openssl x509 -req -days 2 -in ", d, "/", name, ".csr -CA ", d,
-                                 "/", ca, ".pem -CAkey ", d, "/", ca, ".key -CAcreateserial -out ",
-                                 d, "/", name, ".pem", san ? " -extfile " + d + "/san.cnf" : "")),
-                0);
+      ASSERT_EQ(
+          Shell(absl::StrCat("openssl x509 -req -days 2 -in ", d, "/", name, ".csr -CA ", d, "/",
+                             ca, ".pem -CAkey ", d, "/", ca, ".key -CAcreateserial -out ", d, "/",
+                             name, ".pem", san ? " -extfile " + d + "/san.cnf" : "")),
+          0);
     };
     issue("server", "ca", true);
     issue("client", "ca", false);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -11,8 +12,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include <httplib.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -31,8 +30,7 @@ int PickFreePort() {
   return ntohs(addr.sin_port);
 }
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
-             absl::Duration poll) {
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout, absl::Duration poll) {
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     if (condition()) return true;
@@ -59,8 +57,8 @@ absl::StatusOr<Ports> WaitForPortFile(const std::string& path, absl::Duration ti
       },
       timeout);
   if (exited) {
-    return absl::InternalError(absl::StrCat("process exited before serving; log:\n",
-                                            process->ReadLog()));
+    return absl::InternalError(
+        absl::StrCat("process exited before serving; log:\n", process->ReadLog()));
   }
   if (!ok) return absl::DeadlineExceededError(absl::StrCat("no port file ", path));
   return ports;
@@ -93,7 +91,8 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
   auto res = client.Get(path.c_str(), headers);
   if (!res) return absl::UnavailableError(absl::StrCat("GET ", path, " on port ", port, " failed"));
   if (res->status != 200) {
-    return absl::UnavailableError(absl::StrCat("GET ", path, ": HTTP ", res->status, " ", res->body));
+    return absl::UnavailableError(
+        absl::StrCat("GET ", path, ": HTTP ", res->status, " ", res->body));
   }
   return res->body;
 }

@@ -19,7 +19,6 @@ namespace sac::testing {
 
 using ChildProcess = ::sac::ChildProcess;
 
-
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int PickFreePort();
 

@@ -69,10 +69,11 @@ absl::Status LocalCluster::StartProcess(Process* p) {
   p->port_file = absl::StrCat(run, "/ports/", p->name);
   std::remove(p->port_file.c_str());
   // A restarted process takes its old ports again: the others know its address.
-  std::vector<std::string> argv = {absl::StrCat(bin_dir_, "/", p->binary),
-                                   absl::StrCat("--server.grpc_address=127.0.0.1:", p->grpc_port),
-                                   absl::StrCat("--server.metrics_address=127.0.0.1:", p->metrics_port),
-                                   "--server.port_file=" + p->port_file};
+  std::vector<std::string> argv = {
+      absl::StrCat(bin_dir_, "/", p->binary),
+      absl::StrCat("--server.grpc_address=127.0.0.1:", p->grpc_port),
+      absl::StrCat("--server.metrics_address=127.0.0.1:", p->metrics_port),
+      "--server.port_file=" + p->port_file};
   argv.insert(argv.end(), p->args.begin(), p->args.end());
   const std::string log = absl::StrCat(run, "/logs/", p->name, ".log");
   // The learner's OpenMP threads must not spin while they share cores with the
@@ -80,8 +81,8 @@ absl::Status LocalCluster::StartProcess(Process* p) {
   std::vector<std::string> env;
   if (p->binary == "sac-learner") env.push_back("OMP_WAIT_POLICY=PASSIVE");
   ASSIGN_OR_RETURN(p->child, ChildProcess::Start(argv, log, env));
-  absl::Status ready = WaitForPorts(p->port_file, p->child.get(), absl::Seconds(120),
-                                    &p->grpc_port, &p->metrics_port);
+  absl::Status ready = WaitForPorts(p->port_file, p->child.get(), absl::Seconds(120), &p->grpc_port,
+                                    &p->metrics_port);
   if (!ready.ok()) {
     return absl::InternalError(absl::StrCat(p->name, " ", ready.message(), "; the end of ", log,
                                             ":\n", Tail(p->child->ReadLog(), 15)));
@@ -96,8 +97,8 @@ absl::Status LocalCluster::Restart(Process* p) {
   return StartProcess(p);
 }
 
-absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
-    const v1::LocalCommand& command, const std::string& bin_dir) {
+absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const v1::LocalCommand& command,
+                                                                  const std::string& bin_dir) {
   std::unique_ptr<LocalCluster> c(new LocalCluster(command));
   c->bin_dir_ = bin_dir;
   const std::string& run = command.run_dir();
@@ -118,8 +119,9 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
         absl::StrCat("--capacity=", per(command.replay_capacity(), S)),
         absl::StrCat("--rate_limiter.min_size_to_sample=", per(command.min_replay_size(), S)),
         absl::StrCat("--rate_limiter.samples_per_insert=", command.samples_per_insert()),
-        absl::StrCat("--rate_limiter.error_buffer=",
-                     command.samples_per_insert() * static_cast<double>(command.limiter_tolerance_rows())),
+        absl::StrCat(
+            "--rate_limiter.error_buffer=",
+            command.samples_per_insert() * static_cast<double>(command.limiter_tolerance_rows())),
         absl::StrCat("--durability.enabled=", command.durability() ? "true" : "false"),
         absl::StrCat("--durability.data_dir=", run, "/replay-", i),
         absl::StrCat("--seed=", command.seed() * 1000 + i)};
@@ -164,7 +166,8 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
   std::string addresses = absl::StrCat("learner=", Loopback(c->learner_.grpc_port),
                                        " metrics=", c->learner_.metrics_port, "\n");
   for (const auto& p : c->shards_) {
-    absl::StrAppend(&addresses, "replay=", Loopback(p.grpc_port), " metrics=", p.metrics_port, "\n");
+    absl::StrAppend(&addresses, "replay=", Loopback(p.grpc_port), " metrics=", p.metrics_port,
+                    "\n");
   }
   for (const auto& p : c->actors_) {
     absl::StrAppend(&addresses, "actor=", Loopback(p.grpc_port), " metrics=", p.metrics_port, "\n");
@@ -203,13 +206,15 @@ std::string LocalCluster::ProgressLine(const v1::LearnerStatus& learner,
   }
   std::string line = absl::StrFormat(
       "steps %s | updates %s | return %s | %s steps/s | %s upd/s | policy v%d | lag %.1f",
-      Human(static_cast<double>(learner.env_steps())), Human(static_cast<double>(learner.updates())),
+      Human(static_cast<double>(learner.env_steps())),
+      Human(static_cast<double>(learner.updates())),
       with_return ? absl::StrFormat("%.1f", ret / with_return) : std::string("-"),
       Human(steps_per_second), Human(updates_per_second), learner.policy_version(),
       actors.empty() ? 0.0 : lag / static_cast<double>(actors.size()));
   if (learner.last_eval_env_steps() > 0) {
-    absl::StrAppend(&line, absl::StrFormat(" | eval %.1f @ %s", learner.last_eval_return_mean(),
-                                           Human(static_cast<double>(learner.last_eval_env_steps()))));
+    absl::StrAppend(&line,
+                    absl::StrFormat(" | eval %.1f @ %s", learner.last_eval_return_mean(),
+                                    Human(static_cast<double>(learner.last_eval_env_steps()))));
   }
   return line;
 }
@@ -250,8 +255,11 @@ absl::StatusOr<LocalOutcome> LocalCluster::Run(const ShutdownSignal& shutdown) {
       const double dt = absl::ToDoubleSeconds(now - last_time);
       double sps = 0, ups = 0;
       if (have_last && dt > 0) {
-        sps = static_cast<double>(learner->env_steps() - std::min(learner->env_steps(), last_steps)) / dt;
-        ups = static_cast<double>(learner->updates() - std::min(learner->updates(), last_updates)) / dt;
+        sps =
+            static_cast<double>(learner->env_steps() - std::min(learner->env_steps(), last_steps)) /
+            dt;
+        ups = static_cast<double>(learner->updates() - std::min(learner->updates(), last_updates)) /
+              dt;
       }
       last_steps = learner->env_steps();
       last_updates = learner->updates();
@@ -267,11 +275,12 @@ absl::StatusOr<LocalOutcome> LocalCluster::Run(const ShutdownSignal& shutdown) {
     }
     if (target) {
       if (tty) std::printf("\n");
-      std::printf("target reached: evaluation return %.1f >= %.1f at %llu env steps (policy "
-                  "version %llu)\n",
-                  learner->last_eval_return_mean(), command_.target_return(),
-                  static_cast<unsigned long long>(learner->last_eval_env_steps()),
-                  static_cast<unsigned long long>(learner->last_eval_policy_version()));
+      std::printf(
+          "target reached: evaluation return %.1f >= %.1f at %llu env steps (policy "
+          "version %llu)\n",
+          learner->last_eval_return_mean(), command_.target_return(),
+          static_cast<unsigned long long>(learner->last_eval_env_steps()),
+          static_cast<unsigned long long>(learner->last_eval_policy_version()));
       return LocalOutcome::kTargetReached;
     }
     if (budget) {

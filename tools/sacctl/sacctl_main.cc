@@ -67,8 +67,8 @@ int RunLocal(int argc, char** argv) {
                    &command);
   const std::string bin_dir = command.bin_dir().empty() ? SelfDir() : command.bin_dir();
   std::printf("sacctl local: %s (%s) with %u replay shards and %u actors x %u envs; run dir %s\n",
-              command.task().c_str(), command.variant().c_str(), command.shards(),
-              command.actors(), command.envs_per_actor(), command.run_dir().c_str());
+              command.task().c_str(), command.variant().c_str(), command.shards(), command.actors(),
+              command.envs_per_actor(), command.run_dir().c_str());
   auto cluster = LocalCluster::Start(command, bin_dir);
   if (!cluster.ok()) return Fail(cluster.status());
   std::printf("processes up: addresses in %s, logs in %s/logs; Ctrl-C stops with a checkpoint\n",
@@ -94,8 +94,9 @@ int RunStatus(int argc, char** argv) {
   if (!command.run_dir().empty()) {
     std::ifstream in(LocalCluster::AddressFile(command.run_dir()));
     if (!in) {
-      return Fail(absl::NotFoundError(absl::StrCat(
-          "no ", LocalCluster::AddressFile(command.run_dir()), ": is `sacctl local` running there?")));
+      return Fail(
+          absl::NotFoundError(absl::StrCat("no ", LocalCluster::AddressFile(command.run_dir()),
+                                           ": is `sacctl local` running there?")));
     }
     std::string line;
     while (std::getline(in, line)) {
@@ -120,13 +121,13 @@ int RunStatus(int argc, char** argv) {
       ++failures;
       continue;
     }
-    std::printf("learner %s: updates %llu, env steps %llu, policy v%llu, %.1f upd/s, "
-                "temperature %.4g, losses q1 %.4g q2 %.4g v %.4g pi %.4g, entropy %.3g",
-                address.c_str(), static_cast<unsigned long long>(s->updates()),
-                static_cast<unsigned long long>(s->env_steps()),
-                static_cast<unsigned long long>(s->policy_version()), s->updates_per_second(),
-                s->temperature(), s->q1_loss(), s->q2_loss(), s->v_loss(), s->policy_loss(),
-                s->entropy());
+    std::printf(
+        "learner %s: updates %llu, env steps %llu, policy v%llu, %.1f upd/s, "
+        "temperature %.4g, losses q1 %.4g q2 %.4g v %.4g pi %.4g, entropy %.3g",
+        address.c_str(), static_cast<unsigned long long>(s->updates()),
+        static_cast<unsigned long long>(s->env_steps()),
+        static_cast<unsigned long long>(s->policy_version()), s->updates_per_second(),
+        s->temperature(), s->q1_loss(), s->q2_loss(), s->v_loss(), s->policy_loss(), s->entropy());
     if (s->last_eval_env_steps() > 0) {
       std::printf(", eval %.1f +- %.1f at %llu steps", s->last_eval_return_mean(),
                   s->last_eval_return_std(),
@@ -155,12 +156,13 @@ int RunStatus(int argc, char** argv) {
       ++failures;
       continue;
     }
-    std::printf("actor %s: id %u, %llu env steps, %llu episodes, recent return %.1f, "
-                "%.0f steps/s, policy v%llu (lag %llu)\n",
-                address.c_str(), s->actor_id(), static_cast<unsigned long long>(s->env_steps()),
-                static_cast<unsigned long long>(s->episodes()), s->recent_return_mean(),
-                s->env_steps_per_second(), static_cast<unsigned long long>(s->policy_version()),
-                static_cast<unsigned long long>(s->policy_lag()));
+    std::printf(
+        "actor %s: id %u, %llu env steps, %llu episodes, recent return %.1f, "
+        "%.0f steps/s, policy v%llu (lag %llu)\n",
+        address.c_str(), s->actor_id(), static_cast<unsigned long long>(s->env_steps()),
+        static_cast<unsigned long long>(s->episodes()), s->recent_return_mean(),
+        s->env_steps_per_second(), static_cast<unsigned long long>(s->policy_version()),
+        static_cast<unsigned long long>(s->policy_lag()));
   }
   return failures == 0 ? 0 : 1;
 }
@@ -168,12 +170,12 @@ int RunStatus(int argc, char** argv) {
 void PrintMetadata(const v1::PolicyMetadata& m) {
   std::vector<std::string> hidden;
   for (uint32_t h : m.hidden_sizes()) hidden.push_back(std::to_string(h));
-  std::printf("task %s, variant %s, version %llu, env steps %llu, updates %llu, "
-              "obs %u, act %u, hidden [%s], wall time %.0f s\n",
-              m.task().c_str(), m.variant().c_str(), static_cast<unsigned long long>(m.version()),
-              static_cast<unsigned long long>(m.env_steps()),
-              static_cast<unsigned long long>(m.updates()), m.obs_dim(), m.act_dim(),
-              absl::StrJoin(hidden, ", ").c_str(), m.wall_time_seconds());
+  std::printf(
+      "task %s, variant %s, version %llu, env steps %llu, updates %llu, "
+      "obs %u, act %u, hidden [%s], wall time %.0f s\n",
+      m.task().c_str(), m.variant().c_str(), static_cast<unsigned long long>(m.version()),
+      static_cast<unsigned long long>(m.env_steps()), static_cast<unsigned long long>(m.updates()),
+      m.obs_dim(), m.act_dim(), absl::StrJoin(hidden, ", ").c_str(), m.wall_time_seconds());
 }
 
 int RunPull(int argc, char** argv) {
@@ -208,8 +210,8 @@ int RunEval(int argc, char** argv) {
   if (!policy.ok()) return Fail(Annotate(policy.status(), command.snapshot()));
   PrintMetadata((*policy)->metadata());
   const int n = static_cast<int>(command.episodes());
-  auto envs = envs::EnvBatch::Create((*policy)->metadata().task(), n, command.seed(),
-                                     command.models_dir());
+  auto envs =
+      envs::EnvBatch::Create((*policy)->metadata().task(), n, command.seed(), command.models_dir());
   if (!envs.ok()) return Fail(envs.status());
   envs::EnvBatch& batch = **envs;
   std::mt19937_64 rng(command.seed());
@@ -240,14 +242,16 @@ int RunEval(int argc, char** argv) {
 }
 
 int RunPlot(int argc, char** argv) {
-  std::vector<std::string> args = {SAC_PYTHON, std::string(SAC_SOURCE_DIR) + "/tools/python/sac_cluster/plot.py"};
+  std::vector<std::string> args = {
+      SAC_PYTHON, std::string(SAC_SOURCE_DIR) + "/tools/python/sac_cluster/plot.py"};
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
   setenv("PYTHONPATH", (std::string(SAC_SOURCE_DIR) + "/tools/python").c_str(), 1);
   execv(cargs[0], cargs.data());
-  return Fail(absl::InternalError(absl::StrCat("cannot run ", args[0], " (run deploy/install-deps.sh)")));
+  return Fail(
+      absl::InternalError(absl::StrCat("cannot run ", args[0], " (run deploy/install-deps.sh)")));
 }
 
 int RunBench(int argc, char** argv) {
@@ -291,7 +295,8 @@ int main(int argc, char** argv) {
   if (command == "eval") return sac::sacctl::RunEval(argc - 1, argv + 1);
   if (command == "plot") return sac::sacctl::RunPlot(argc - 1, argv + 1);
   if (command == "bench") return sac::sacctl::RunBench(argc - 1, argv + 1);
-  std::fprintf(stderr, "sacctl: unknown command '%s' (known: local, status, pull, eval, plot, bench)\n",
+  std::fprintf(stderr,
+               "sacctl: unknown command '%s' (known: local, status, pull, eval, plot, bench)\n",
                command.c_str());
   return 2;
 }
