@@ -56,7 +56,7 @@ compile_pkgs=(
 # Development and test tools on top.
 dev_pkgs=(
   ccache git prometheus openssl docker-compose gnuplot-nox
-  clang libclang-rt-14-dev clang-format procps iproute2
+  clang libclang-rt-14-dev clang-format clang-tidy procps iproute2
 )
 # A container engine for make test-compose (Debian's Docker 20.10, containerd, runc;
 # docker-compose is among the development tools).
