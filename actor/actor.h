@@ -26,7 +26,7 @@
 #include "common/metrics.h"
 #include "envs/env_batch.h"
 #include "policy/policy_mlp.h"
-#include "replay_server/replay_writer.h"
+#include "replay_client/replay_writer.h"
 #include "sac/v1/actor_config.pb.h"
 #include "sac/v1/status.pb.h"
 

@@ -1,7 +1,7 @@
 // The one decoder and validator of a wire sac.v1.TransitionBatch, used on both
 // sides of the replay service: the shard checks every inserted batch with it
 // (replay_server/rows.h), and the learner's ReplaySampler checks every sampled
-// batch with it (replay_server/replay_sampler.h) before the learner reads it
+// batch with it (replay_client/replay_sampler.h) before the learner reads it
 // (learner/host_batch.h). It lives in common/ because both processes use it and
 // neither may include the other's headers.
 //

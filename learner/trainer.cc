@@ -349,7 +349,7 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     auto sample = sampler_->Sample(batch_size, absl::Seconds(1));
-    if (!sample.ok() && sample.status().code() == absl::StatusCode::kInternal) {
+    if (!sample.ok() && replay::IsMalformedSampleAnswer(sample.status())) {
       // A shard's answer failed validation (the error names the shard and field).
       sample_errors_total_->Increment();
       SAC_LOG(ERROR) << "a shard returned a bad batch: " << sample.status();

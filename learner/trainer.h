@@ -34,7 +34,7 @@
 #include "learner/evaluator.h"
 #include "learner/policy_service.h"
 #include "learner/sac_learner.h"
-#include "replay_server/replay_sampler.h"
+#include "replay_client/replay_sampler.h"
 #include "sac/v1/learner_config.pb.h"
 #include "sac/v1/learner_state.pb.h"
 #include "sac/v1/status.pb.h"

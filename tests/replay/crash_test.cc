@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
-#include "replay_server/replay_writer.h"
+#include "replay_client/replay_writer.h"
 #include "replay_server/shard.h"
 #include "replay_server/test_batches.h"
 #include "sac/v1/replay.grpc.pb.h"

@@ -1,4 +1,4 @@
-#include "replay_server/replay_sampler.h"
+#include "replay_client/replay_sampler.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -8,17 +8,21 @@
 
 #include "absl/random/distributions.h"
 #include "absl/random/random.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "common/server.h"
 #include "common/status.h"
 #include "common/tensor_codec.h"
-#include "replay_server/shard_health.h"
+#include "replay_client/shard_health.h"
 #include "sac/v1/replay.grpc.pb.h"
 
 namespace sac::replay {
 namespace {
+
+// Marks Sample's refusal of a malformed answer (IsMalformedSampleAnswer).
+constexpr char kMalformedAnswerPayload[] = "sac.replay/malformed_sample_answer";
 
 std::vector<v1::ReplayService::Stub*> Pointers(
     const std::vector<std::unique_ptr<v1::ReplayService::Stub>>& stubs) {
@@ -229,8 +233,10 @@ class ReplaySamplerImpl final : public ReplaySampler {
   absl::StatusOr<TransitionBatchView> CheckAnswer(size_t i, const v1::SampleResponse& answer,
                                                   int64_t rows) const {
     auto malformed = [&](absl::string_view what) {
-      return absl::InternalError(
+      absl::Status s = absl::InternalError(
           absl::StrCat("shard ", i, " (", addresses_[i], "): malformed sample answer: ", what));
+      s.SetPayload(kMalformedAnswerPayload, absl::Cord());
+      return s;
     };
     absl::StatusOr<TransitionBatchView> view =
         TransitionBatchView::Decode(answer.batch(), obs_dim_, act_dim_);
@@ -336,6 +342,10 @@ absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(
   }
   return std::unique_ptr<ReplaySampler>(
       new ReplaySamplerImpl(std::move(stubs), options, std::move(token)));
+}
+
+bool IsMalformedSampleAnswer(const absl::Status& status) {
+  return status.GetPayload(kMalformedAnswerPayload).has_value();
 }
 
 }  // namespace sac::replay

@@ -26,8 +26,8 @@
 // once) and leaves it in.
 //
 // Thread-safety: thread-safe.
-#ifndef SAC_REPLAY_SERVER_REPLAY_SAMPLER_H_
-#define SAC_REPLAY_SERVER_REPLAY_SAMPLER_H_
+#ifndef SAC_REPLAY_CLIENT_REPLAY_SAMPLER_H_
+#define SAC_REPLAY_CLIENT_REPLAY_SAMPLER_H_
 
 #include <cstdint>
 #include <memory>
@@ -81,7 +81,8 @@ class ReplaySampler {
 
   // Draws `batch_size` rows over the shards, waiting on their rate limiters up
   // to `timeout`. Shard sizes come from the previous answers (GetStatus at first
-  // or when every known size is 0). INTERNAL when a shard's answer is malformed.
+  // or when every known size is 0). INTERNAL when a shard's answer is malformed
+  // (IsMalformedSampleAnswer tells that case from other errors).
   virtual absl::StatusOr<MergedSample> Sample(int batch_size, absl::Duration timeout) = 0;
   // GetStatus of every shard, in shard order; the first failure fails it all.
   virtual absl::StatusOr<std::vector<v1::ReplayStatus>> Status(absl::Duration timeout) = 0;
@@ -97,6 +98,10 @@ class ReplaySampler {
   virtual int num_shards() const = 0;
 };
 
+// True when `status` is Sample's refusal of a shard's malformed answer (the
+// message names the shard and the field), as opposed to a shard's own error.
+bool IsMalformedSampleAnswer(const absl::Status& status);
+
 // Splits `batch_size` among shards of `sizes` rows by a multinomial draw with
 // probabilities sizes[i] / sum (exposed for tests). All sizes 0: all zeros.
 std::vector<int> SplitBatch(int batch_size, const std::vector<uint64_t>& sizes,
@@ -104,4 +109,4 @@ std::vector<int> SplitBatch(int batch_size, const std::vector<uint64_t>& sizes,
 
 }  // namespace sac::replay
 
-#endif  // SAC_REPLAY_SERVER_REPLAY_SAMPLER_H_
+#endif  // SAC_REPLAY_CLIENT_REPLAY_SAMPLER_H_

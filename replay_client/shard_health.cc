@@ -1,4 +1,4 @@
-#include "replay_server/shard_health.h"
+#include "replay_client/shard_health.h"
 
 #include <grpcpp/grpcpp.h>
 

@@ -1,6 +1,6 @@
 // ShardHealth against a real in-process shard, a port where nothing listens,
 // and a socket that accepts connections but never answers (a hung shard).
-#include "replay_server/shard_health.h"
+#include "replay_client/shard_health.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "replay_server/replay_writer.h"
+#include "replay_client/replay_writer.h"
 #include "replay_server/test_batches.h"
 #include "replay_server/test_shard.h"
 #include "tests/testing/process.h"

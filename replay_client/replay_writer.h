@@ -13,8 +13,8 @@
 // FAILED_PRECONDITION) is dropped, counted, and its error kept for `Flush`.
 //
 // Thread-safety: Write/Flush/Close/stats are thread-safe.
-#ifndef SAC_REPLAY_SERVER_REPLAY_WRITER_H_
-#define SAC_REPLAY_SERVER_REPLAY_WRITER_H_
+#ifndef SAC_REPLAY_CLIENT_REPLAY_WRITER_H_
+#define SAC_REPLAY_CLIENT_REPLAY_WRITER_H_
 
 #include <cstdint>
 #include <functional>
@@ -69,4 +69,4 @@ class ReplayWriter {
 
 }  // namespace sac::replay
 
-#endif  // SAC_REPLAY_SERVER_REPLAY_WRITER_H_
+#endif  // SAC_REPLAY_CLIENT_REPLAY_WRITER_H_

@@ -2,7 +2,7 @@
 // sampled uniformly, the split, limiter waits, priorities, the one validation
 // of each shard's answer (a malformed answer is an error naming the shard and
 // the field), and a shard that goes away is left out and taken back.
-#include "replay_server/replay_sampler.h"
+#include "replay_client/replay_sampler.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -19,7 +19,7 @@
 #include "common/metrics.h"
 #include "common/server.h"
 #include "common/tensor_codec.h"
-#include "replay_server/replay_writer.h"
+#include "replay_client/replay_writer.h"
 #include "replay_server/test_batches.h"
 #include "replay_server/test_shard.h"
 #include "tests/testing/process.h"
@@ -194,6 +194,7 @@ TEST(ReplaySamplerTest, MalformedAnswersAreErrorsNamingTheShardAndField) {
       }
       const std::string shard = alone ? "shard 0 (" : "shard 1 (";
       EXPECT_EQ(got.code(), absl::StatusCode::kInternal) << c.field << ": " << got;
+      EXPECT_TRUE(IsMalformedSampleAnswer(got)) << got;
       EXPECT_NE(got.message().find(shard + bad.address() + "): malformed sample answer"),
                 std::string::npos)
           << got;
@@ -230,6 +231,7 @@ TEST(ReplaySamplerTest, AShardThatGoesAwayIsLeftOutAndTakenBack) {
     failed = (*sampler)->Sample(64, absl::Seconds(10)).status();
   EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
   EXPECT_NE(failed.message().find("shard 1"), std::string::npos) << failed;
+  EXPECT_FALSE(IsMalformedSampleAnswer(failed)) << failed;
   for (int d = 0; d < 10; ++d) {
     auto s = (*sampler)->Sample(64, absl::Seconds(10));
     ASSERT_TRUE(s.ok()) << s.status();

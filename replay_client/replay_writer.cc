@@ -1,4 +1,4 @@
-#include "replay_server/replay_writer.h"
+#include "replay_client/replay_writer.h"
 
 #include <grpcpp/grpcpp.h>
 

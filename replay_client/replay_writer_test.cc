@@ -1,7 +1,7 @@
 // ReplayWriter against real in-process shards: acks in order with the
 // observer, refusals dropped and reported by Flush, the in-flight bound and
 // Close, and reconnection with resending of unacknowledged batches.
-#include "replay_server/replay_writer.h"
+#include "replay_client/replay_writer.h"
 
 #include <gtest/gtest.h>
 

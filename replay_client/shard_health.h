@@ -8,8 +8,8 @@
 // replay_sampler.h, includes the gRPC stubs).
 //
 // Thread-safety: thread-safe. Probe answers arrive on gRPC's threads.
-#ifndef SAC_REPLAY_SERVER_SHARD_HEALTH_H_
-#define SAC_REPLAY_SERVER_SHARD_HEALTH_H_
+#ifndef SAC_REPLAY_CLIENT_SHARD_HEALTH_H_
+#define SAC_REPLAY_CLIENT_SHARD_HEALTH_H_
 
 #include <cstdint>
 #include <memory>
@@ -101,4 +101,4 @@ class ShardHealth {
 
 }  // namespace sac::replay
 
-#endif  // SAC_REPLAY_SERVER_SHARD_HEALTH_H_
+#endif  // SAC_REPLAY_CLIENT_SHARD_HEALTH_H_
