@@ -165,7 +165,6 @@ void Actor::WatchPolicyLoop() {
 
 void Actor::AppendStep(uint64_t acted_version) {
   const int n = envs_->num_envs();
-  const int od = envs_->obs_dim(), ad = envs_->act_dim();
   auto prev = envs_->prev_observations();
   auto next = envs_->next_observations();
   obs_.insert(obs_.end(), prev.begin(), prev.end());
@@ -179,8 +178,6 @@ void Actor::AppendStep(uint64_t acted_version) {
     versions_.push_back(acted_version);
   }
   rows_ += n;
-  (void)od;
-  (void)ad;
 }
 
 void Actor::RecordEpisodes() {

@@ -1,6 +1,7 @@
 // The tensor codec: sac.v1.Tensor (shape + packed little-endian float32 bytes)
 // to and from plain spans, with shape and finiteness checks. Errors are
-// INVALID_ARGUMENT and name the field. No LibTorch here (see torch_codec.h).
+// INVALID_ARGUMENT and name the field. No LibTorch here (tests/torch_codec.h is the
+// test-only torch::Tensor variant).
 #ifndef SAC_COMMON_TENSOR_CODEC_H_
 #define SAC_COMMON_TENSOR_CODEC_H_
 

@@ -7,7 +7,7 @@
 //                           written out, preallocated buffers)
 //   sac_learner_files.cc    checkpoints and policy snapshots
 //   sac_learner_testing.cc  the entry points only tests use (a separate library)
-// Includes LibTorch: nothing outside learner/sac_learner*.cc may include it.
+// Includes LibTorch: only the files listed above include it.
 #ifndef SAC_LEARNER_SAC_LEARNER_INTERNAL_H_
 #define SAC_LEARNER_SAC_LEARNER_INTERNAL_H_
 

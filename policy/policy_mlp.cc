@@ -124,7 +124,6 @@ void PolicyMlp::Dense(const Layer& layer, const float* x, int n, float* y) {
 
 void PolicyMlp::Act(std::span<const float> obs, int n, bool deterministic, std::mt19937_64* rng,
                     std::span<float> actions) {
-  int width = obs_dim_;
   const float* x = obs.data();
   for (const Layer& layer : hidden_) {
     std::vector<float>& y = (x == a_.data()) ? b_ : a_;
@@ -132,9 +131,7 @@ void PolicyMlp::Act(std::span<const float> obs, int n, bool deterministic, std::
     Dense(layer, x, n, y.data());
     for (float& v : y) v = v > 0 ? v : 0;
     x = y.data();
-    width = layer.out;
   }
-  (void)width;
   mu_.resize(static_cast<size_t>(n) * act_dim_);
   Dense(mean_, x, n, mu_.data());
   if (!deterministic) {

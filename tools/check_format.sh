@@ -2,7 +2,7 @@
 # Checks that every C++ file of the tree is formatted as .clang-format says
 # (`make format` applies it). Prints the files that differ, one per line, and
 # exits 1 when there is any; exits 2 when clang-format is missing.
-# Usage: tools/check_format.sh [SOURCE_DIR]   (ctest runs it as FormatCheck.WholeTree)
+# Usage: tools/check_format.sh [SOURCE_DIR]   (ctest runs it as format_check)
 set -euo pipefail
 cd "${1:-$(dirname "$0")/..}"
 if ! command -v clang-format >/dev/null; then
