@@ -20,7 +20,7 @@ fi
 mapfile -t files < <(python3 - "$src" "$build/compile_commands.json" <<'PY'
 import json, os, sys
 src, db = sys.argv[1], sys.argv[2]
-ours = ("common", "policy", "envs", "replay_server", "learner", "actor", "tools", "tests", "bench")
+ours = ("common", "policy", "envs", "replay_server", "replay_client", "learner", "actor", "tools", "tests", "bench")
 seen = set()
 for entry in json.load(open(db)):
     path = os.path.normpath(os.path.join(entry["directory"], entry["file"]))
