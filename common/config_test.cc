@@ -15,8 +15,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-absl::StatusOr<CommandLine> Parse(std::vector<std::string> args, google::protobuf::Message* m,
-                                  bool positional = false) {
+absl::StatusOr<CommandLine> Parse(const std::vector<std::string>& args,
+                                  google::protobuf::Message* m, bool positional = false) {
   std::vector<const char*> argv = {"prog"};
   for (const auto& a : args) argv.push_back(a.c_str());
   return ParseCommandLine(static_cast<int>(argv.size()), argv.data(), m, positional);

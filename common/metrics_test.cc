@@ -62,6 +62,7 @@ TEST(Metrics, ConcurrentIncrementsAreNotLost) {
   auto* f = r.AddCounter("sac_test_conc_total", "x", {"t"});
   auto* h = r.AddHistogram("sac_test_conc_seconds", "x", LatencyBuckets());
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10000; ++i) {

@@ -117,7 +117,7 @@ TEST(EnvBatchTest, PerEnvSeedsAreSeedPlusIndex) {
   auto single = MakeBatch("Ant-v5", 1, 12);
   ASSERT_TRUE(b->Reset().ok());
   ASSERT_TRUE(single->Reset().ok());
-  const int d = b->obs_dim();
+  const ptrdiff_t d = b->obs_dim();
   std::vector<float> row2(b->observations().begin() + 2 * d, b->observations().begin() + 3 * d);
   EXPECT_EQ(row2, Copy(single->observations()));
   std::vector<float> row0(b->observations().begin(), b->observations().begin() + d);
@@ -161,8 +161,9 @@ TEST(EnvBatchTest, AutoResetKeepsTheTrueFinalObservation) {
     ASSERT_TRUE(b->Step(act).ok());
     EXPECT_EQ(Copy(b->prev_observations()), before);
     for (int i = 0; i < 4; ++i) {
-      const float* next = b->next_observations().data() + 4 * i;
-      const float* cur = b->observations().data() + 4 * i;
+      const size_t row = static_cast<size_t>(i) * 4;  // 4 observations per env
+      const float* next = b->next_observations().data() + row;
+      const float* cur = b->observations().data() + row;
       length[i] += 1;
       ret[i] += b->rewards()[i];
       EXPECT_EQ(b->episode_lengths()[i], length[i]);

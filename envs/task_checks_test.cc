@@ -46,8 +46,9 @@ const Value& Field(const Struct& s, const std::string& key) {
 double MaxAbsDiff(const std::vector<double>& a, const double* b, int n) {
   EXPECT_EQ(static_cast<int>(a.size()), n);
   double m = 0;
-  for (int i = 0; i < n && i < static_cast<int>(a.size()); ++i)
+  for (int i = 0; i < n && i < static_cast<int>(a.size()); ++i) {
     m = std::max(m, std::fabs(a[i] - b[i]));
+  }
   return m;
 }
 

@@ -56,7 +56,7 @@ TEST_P(EveryTaskShape, AgreesWithTheCompiledModel) {
   const mjModel* m = model->get();
   EXPECT_EQ(m->nu, shape->act_dim);
   ASSERT_GT(shape->action_high, shape->action_low);
-  for (int i = 0; i < m->nu; ++i) {
+  for (ptrdiff_t i = 0; i < m->nu; ++i) {
     SCOPED_TRACE(::testing::Message() << "actuator " << i);
     EXPECT_TRUE(m->actuator_ctrllimited[i]);
     EXPECT_EQ(static_cast<float>(m->actuator_ctrlrange[2 * i]), shape->action_low);

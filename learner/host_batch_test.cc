@@ -9,7 +9,8 @@ namespace {
 
 v1::TransitionBatch MakeBatch(int rows, int obs_dim, int act_dim) {
   v1::TransitionBatch b;
-  std::vector<float> obs(rows * obs_dim), act(rows * act_dim), rew(rows);
+  std::vector<float> obs(static_cast<size_t>(rows) * obs_dim),
+      act(static_cast<size_t>(rows) * act_dim), rew(rows);
   for (size_t i = 0; i < obs.size(); ++i) obs[i] = 0.5f * i;
   for (size_t i = 0; i < act.size(); ++i) act[i] = -0.25f * i;
   for (size_t i = 0; i < rew.size(); ++i) rew[i] = i;

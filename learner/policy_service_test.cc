@@ -239,7 +239,7 @@ TEST(PolicyServiceBudgetTest, UnreadAnswersStayWithinTheBudget) {
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         const int64_t held = budget.pending_bytes() / 400000;
-        return held + static_cast<int64_t>(refused->Value()) >= kClients * kCalls;
+        return held + static_cast<int64_t>(refused->Value()) >= int64_t{kClients} * kCalls;
       },
       absl::Seconds(30)))
       << "pending " << budget.pending_bytes() << " refused " << refused->Value();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "learner/sac_learner_testing.h"
 #include "policy/policy_metadata.h"
@@ -251,7 +252,7 @@ TEST(SacLearnerTest, CheckpointRestoresStateAndNoise) {
   for (const std::string variant : {"v1", "v2"}) {
     std::unique_ptr<SacLearner> a = MakeLearner(variant);
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(a->Update(MakeBatch(16, i).host(16)).ok());
-    const std::string path = dir + "/ckpt_" + variant;
+    const std::string path = absl::StrCat(dir, "/ckpt_", variant);
     ASSERT_TRUE(a->SaveCheckpoint(path, "caller state").ok());
     LearnerOptions o = Options();
     o.seed = 99;  // different initial weights and noise: all overwritten by the load
@@ -302,7 +303,7 @@ TEST(SacLearnerTest, CheckpointLoadRejectsTornForeignAndMismatchedFiles) {
 TEST(SacLearnerTest, PolicyForwardModes) {
   std::unique_ptr<SacLearner> learner = MakeLearner("v2");
   const OwnedBatch b = MakeBatch(8, 3);
-  std::vector<float> det(8 * kAct), det2(8 * kAct), sto(8 * kAct), lp(8);
+  std::vector<float> det(size_t{8} * kAct), det2(size_t{8} * kAct), sto(size_t{8} * kAct), lp(8);
   ASSERT_TRUE(
       SacLearnerTesting::PolicyForward(*learner, b.obs, 8, PolicyMode::kDeterministic, {}, det)
           .ok());
@@ -321,7 +322,7 @@ TEST(SacLearnerTest, PolicyForwardModes) {
   }
   for (const float l : lp) EXPECT_TRUE(std::isfinite(l));
   // Zero noise gives the deterministic action.
-  std::vector<float> zero(8 * kAct, 0.0f), sto0(8 * kAct);
+  std::vector<float> zero(size_t{8} * kAct, 0.0f), sto0(size_t{8} * kAct);
   ASSERT_TRUE(
       SacLearnerTesting::PolicyForward(*learner, b.obs, 8, PolicyMode::kStochastic, zero, sto0)
           .ok());

@@ -84,8 +84,9 @@ TEST(RunEpisodesTest, ReturnsAreEachEnvsFirstEpisode) {
   std::vector<int> lengths(4, 0);
   auto returns = RunEpisodes(**batch, *policy, /*deterministic=*/false, rng,
                              [&lengths](const EpisodeStep& step) {
-                               for (int i = 0; i < 4; ++i)
+                               for (int i = 0; i < 4; ++i) {
                                  lengths[i] += std::isnan(step.returns[i]);
+                               }
                                return absl::OkStatus();
                              });
   ASSERT_TRUE(returns.ok()) << returns.status();

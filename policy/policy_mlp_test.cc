@@ -81,7 +81,7 @@ TEST(PolicyMlp, DeterministicMatchesReference) {
   std::vector<float> actions(6);
   (*mlp)->Act(obs, 3, true, nullptr, actions);
   const double low[2] = {-2, 0}, high[2] = {1, 4};
-  for (int r = 0; r < 3; ++r) {
+  for (ptrdiff_t r = 0; r < 3; ++r) {
     std::vector<double> x(obs.begin() + 3 * r, obs.begin() + 3 * r + 3);
     auto h = Layer(policy, "policy.fc1", Layer(policy, "policy.fc0", x, 5, true), 4, true);
     auto mu = Layer(policy, "policy.mean", h, 2, false);
@@ -97,11 +97,11 @@ TEST(PolicyMlp, StochasticActionsStayInBoundsAndSpreadAroundMean) {
   ASSERT_TRUE(mlp.ok());
   std::mt19937_64 rng(1);
   const int n = 4000;
-  std::vector<float> obs(3 * n, 0.3f), actions(2 * n), mean(2);
+  std::vector<float> obs(size_t{3} * n, 0.3f), actions(size_t{2} * n), mean(2);
   (*mlp)->Act(std::span<const float>(obs.data(), 3), 1, true, nullptr, mean);
   (*mlp)->Act(obs, n, false, &rng, actions);
   double var = 0;
-  for (int r = 0; r < n; ++r) {
+  for (size_t r = 0; r < static_cast<size_t>(n); ++r) {
     EXPECT_GE(actions[2 * r], -2.f);
     EXPECT_LE(actions[2 * r], 1.f);
     EXPECT_GE(actions[2 * r + 1], 0.f);
@@ -110,7 +110,7 @@ TEST(PolicyMlp, StochasticActionsStayInBoundsAndSpreadAroundMean) {
   }
   EXPECT_GT(var / n, 1e-4);  // stochastic: not the mean every time
   std::mt19937_64 again(1);
-  std::vector<float> actions2(2 * n);
+  std::vector<float> actions2(size_t{2} * n);
   (*mlp)->Act(obs, n, false, &again, actions2);
   EXPECT_EQ(actions, actions2);  // same seed, same samples
 }

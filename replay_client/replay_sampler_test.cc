@@ -227,8 +227,9 @@ TEST(ReplaySamplerTest, AShardThatGoesAwayIsLeftOutAndTakenBack) {
   b.reset();
   // Until the sampler finds it gone, a draw that asks it fails naming it.
   absl::Status failed;
-  for (int d = 0; d < 50 && failed.ok(); ++d)
+  for (int d = 0; d < 50 && failed.ok(); ++d) {
     failed = (*sampler)->Sample(64, absl::Seconds(10)).status();
+  }
   EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
   EXPECT_NE(failed.message().find("shard 1"), std::string::npos) << failed;
   EXPECT_FALSE(IsMalformedSampleAnswer(failed)) << failed;
@@ -264,8 +265,8 @@ TEST(ReplaySamplerTest, DrawsTheUnionOfTwoShardsUniformly) {
   auto wb = ReplayWriter::Create(wo);
   ASSERT_TRUE(wb.ok());
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE((*wa)->Write(MakeBatch(1000 * i, 10, kObs, kAct)).ok());           // 100 rows
-    ASSERT_TRUE((*wb)->Write(MakeBatch(100000 + 1000 * i, 30, kObs, kAct)).ok());  // 300 rows
+    ASSERT_TRUE((*wa)->Write(MakeBatch(uint64_t{1000} * i, 10, kObs, kAct)).ok());  // 100 rows
+    ASSERT_TRUE((*wb)->Write(MakeBatch(100000 + 1000 * i, 30, kObs, kAct)).ok());   // 300 rows
   }
   ASSERT_TRUE((*wa)->Flush(absl::Seconds(30)).ok());
   ASSERT_TRUE((*wb)->Flush(absl::Seconds(30)).ok());

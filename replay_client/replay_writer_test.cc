@@ -40,7 +40,7 @@ TEST(ReplayWriterTest, AcksEveryBatchInOrderAndCountsThem) {
     acks.push_back({sequence, first_key, rows});
   });
   for (int i = 0; i < 5; ++i) {
-    auto sequence = (*w)->Write(MakeBatch(100 * i, i + 1, kObs, kAct));
+    auto sequence = (*w)->Write(MakeBatch(uint64_t{100} * i, i + 1, kObs, kAct));
     ASSERT_TRUE(sequence.ok()) << sequence.status();
     EXPECT_EQ(*sequence, static_cast<uint64_t>(i + 1));
   }
@@ -120,12 +120,16 @@ TEST(ReplayWriterTest, ReconnectsAndResendsUnackedBatches) {
   wo.max_in_flight_batches = 4;
   auto w = ReplayWriter::Create(wo);
   ASSERT_TRUE(w.ok());
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*w)->Write(MakeBatch(100 * i, 5, kObs, kAct)).ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*w)->Write(MakeBatch(uint64_t{100} * i, 5, kObs, kAct)).ok());
+  }
   first->Stop();
   first.reset();
   // Written while the shard is down: they wait in the writer (bounded).
   std::thread more([&] {
-    for (int i = 20; i < 40; ++i) ASSERT_TRUE((*w)->Write(MakeBatch(100 * i, 5, kObs, kAct)).ok());
+    for (int i = 20; i < 40; ++i) {
+      ASSERT_TRUE((*w)->Write(MakeBatch(uint64_t{100} * i, 5, kObs, kAct)).ok());
+    }
   });
   TestShard second(o, "", port);
   more.join();

@@ -152,6 +152,7 @@ struct Acked {
 void InsertConcurrently(ReplayShard* shard, int threads, int count, int64_t rows, Acked* acked,
                         uint64_t id_base) {
   std::vector<std::thread> workers;
+  workers.reserve(threads);
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([=] {
       for (int i = 0; i < count; ++i) {
@@ -160,7 +161,7 @@ void InsertConcurrently(ReplayShard* shard, int threads, int count, int64_t rows
         auto v = ValidateBatch(*batch, shard->table()->spec(), 1 << 20);
         ASSERT_TRUE(v.ok());
         absl::Notification done;
-        shard->Insert(v->rows, [&, batch](absl::Status s, uint64_t first_key, int64_t) {
+        shard->Insert(v->rows, [&, batch](const absl::Status& s, uint64_t first_key, int64_t) {
           if (s.ok()) {
             absl::MutexLock l(&acked->mu);
             acked->batches[first_key] = *batch;
@@ -195,7 +196,7 @@ TEST(WalTest, RecordsRoundTripAndATornTailIsDetected) {
     std::atomic<int> ok{0};
     for (int i = 0; i < 100; ++i) {
       (*wal)->Append(std::string(10 + i, static_cast<char>('a' + i % 26)),
-                     [&](absl::Status s) { ok += s.ok(); });
+                     [&](const absl::Status& s) { ok += s.ok(); });
     }
     ASSERT_TRUE((*wal)->Close().ok());
     EXPECT_EQ(ok.load(), 100);
@@ -249,7 +250,7 @@ TEST(WalTest, AFailedSyncFailsItsRecordsAndEveryLaterOne) {
   absl::Notification first;
   absl::Status s1;
   (*wal)->Append("one", [&](absl::Status s) {
-    s1 = s;
+    s1 = std::move(s);
     first.Notify();
   });
   first.WaitForNotification();
@@ -258,7 +259,7 @@ TEST(WalTest, AFailedSyncFailsItsRecordsAndEveryLaterOne) {
   absl::Notification second;
   absl::Status s2;
   (*wal)->Append("two", [&](absl::Status s) {
-    s2 = s;
+    s2 = std::move(s);
     second.Notify();
   });
   second.WaitForNotification();
@@ -267,7 +268,7 @@ TEST(WalTest, AFailedSyncFailsItsRecordsAndEveryLaterOne) {
   absl::Notification third;
   absl::Status s3;
   (*wal)->Append("three", [&](absl::Status s) {
-    s3 = s;
+    s3 = std::move(s);
     third.Notify();
   });
   third.WaitForNotification();

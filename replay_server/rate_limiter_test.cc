@@ -21,7 +21,7 @@ TEST(RateLimiterTest, SamplesWaitForMinSize) {
   absl::Status result;
   const RateLimiter::Ticket t =
       limiter.AwaitSample(4, Later(), [&](absl::Status s, absl::Duration) {
-        result = s;
+        result = std::move(s);
         admitted.Notify();
       });
   EXPECT_NE(t, 0u);  // it waits
@@ -39,7 +39,7 @@ TEST(RateLimiterTest, SamplesWaitForMinSizeExactly) {
   absl::Notification admitted;
   absl::Status result;
   limiter.AwaitSample(4, Later(), [&](absl::Status s, absl::Duration) {
-    result = s;
+    result = std::move(s);
     admitted.Notify();
   });
   limiter.SetTableSize(9);
@@ -69,7 +69,7 @@ TEST(RateLimiterTest, TrySampleAdmitsOnlyWhatNeedsNoWait) {
   EXPECT_EQ(limiter.Status().samples(), 6u);
   // A waiting sample keeps later samples from passing it, even one that fits.
   absl::Notification admitted;
-  limiter.AwaitSample(3, Later(), [&](absl::Status s, absl::Duration) {
+  limiter.AwaitSample(3, Later(), [&](const absl::Status& s, absl::Duration) {
     EXPECT_TRUE(s.ok()) << s;
     admitted.Notify();
   });
@@ -103,7 +103,7 @@ TEST(RateLimiterTest, RatioBlocksInsertsUntilSamplesCatchUp) {
   EXPECT_TRUE(limiter.Insert(1, Soon()).ok());  // diff 2
   EXPECT_TRUE(limiter.Insert(1, Soon()).ok());  // diff 4
   absl::Notification admitted;
-  limiter.AwaitInsert(1, Later(), [&](absl::Status s, absl::Duration) {
+  limiter.AwaitInsert(1, Later(), [&](const absl::Status& s, absl::Duration) {
     EXPECT_TRUE(s.ok()) << s;
     admitted.Notify();
   });
@@ -133,14 +133,14 @@ TEST(RateLimiterTest, CloseWakesEveryWaiterAndRefusesLaterCalls) {
   absl::Notification all;
   std::atomic<int> left{6};
   for (int i = 0; i < 3; ++i) {
-    limiter.AwaitSample(1, absl::InfiniteFuture(), [&](absl::Status s, absl::Duration) {
+    limiter.AwaitSample(1, absl::InfiniteFuture(), [&](const absl::Status& s, absl::Duration) {
       if (s.code() == absl::StatusCode::kUnavailable) ++unavailable;
       if (--left == 0) all.Notify();
     });
   }
   // Past min size the ratio band (buffer 1) stops inserts quickly.
   for (int i = 0; i < 3; ++i) {
-    limiter.AwaitInsert(1000, absl::InfiniteFuture(), [&](absl::Status s, absl::Duration) {
+    limiter.AwaitInsert(1000, absl::InfiniteFuture(), [&](const absl::Status& s, absl::Duration) {
       if (s.code() == absl::StatusCode::kUnavailable) ++unavailable;
       if (--left == 0) all.Notify();
     });
@@ -156,7 +156,7 @@ TEST(RateLimiterTest, CancelRemovesAWaiter) {
   RateLimiter limiter({10, 0, 0});
   bool called = false;
   const RateLimiter::Ticket t =
-      limiter.AwaitSample(1, Later(), [&](absl::Status, absl::Duration) { called = true; });
+      limiter.AwaitSample(1, Later(), [&](const absl::Status&, absl::Duration) { called = true; });
   ASSERT_NE(t, 0u);
   EXPECT_TRUE(limiter.Cancel(t));
   EXPECT_FALSE(limiter.Cancel(t));
@@ -177,6 +177,7 @@ TEST(RateLimiterTest, ManyConcurrentInsertersAndSamplersDoNotDeadlock) {
   std::atomic<int> insert_failures{0};
   constexpr int kInserters = 6, kSamplers = 6, kOps = 300;
   std::vector<std::thread> threads;
+  threads.reserve(kInserters + kSamplers);
   for (int i = 0; i < kInserters; ++i) {
     threads.emplace_back([&, i] {
       for (int op = 0; op < kOps; ++op) {

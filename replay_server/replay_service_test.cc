@@ -100,7 +100,7 @@ TEST(ReplayServiceTest, SampleWaitsOnTheLimiterUntilItsDeadlineOrShutdown) {
   grpc::Status result;
   absl::Notification done;
   stub->async()->Sample(&c, &r, &out, [&](grpc::Status st) {
-    result = st;
+    result = std::move(st);
     done.Notify();
   });
   ASSERT_TRUE(sac::testing::WaitFor(
@@ -120,7 +120,9 @@ TEST(ReplayServiceTest, InsertsWaitOnTheRatioUntilSamplesCatchUp) {
   WriterOptions wo;
   wo.address = s.address();
   auto w = ReplayWriter::Create(wo);
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*w)->Write(MakeBatch(10 * i, 4, kObs, kAct)).ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE((*w)->Write(MakeBatch(uint64_t{10} * i, 4, kObs, kAct)).ok());
+  }
   // 4 and 8 rows fit (max diff 9); the third batch (12) waits.
   ASSERT_TRUE(sac::testing::WaitFor(
       [&] { return s.shard()->limiter()->Status().blocked_inserters() == 1; }, absl::Seconds(10)));
@@ -136,7 +138,9 @@ TEST(ReplayServiceTest, InsertsWaitOnTheRatioUntilSamplesCatchUp) {
   ASSERT_TRUE((*w)->Flush(absl::Seconds(30)).ok());
   EXPECT_EQ(s.shard()->table()->size(), 12);
   // Another wait, ended by the shard stopping: UNAVAILABLE to the stream, no hang.
-  for (int i = 3; i < 6; ++i) ASSERT_TRUE((*w)->Write(MakeBatch(10 * i, 4, kObs, kAct)).ok());
+  for (int i = 3; i < 6; ++i) {
+    ASSERT_TRUE((*w)->Write(MakeBatch(uint64_t{10} * i, 4, kObs, kAct)).ok());
+  }
   ASSERT_TRUE(sac::testing::WaitFor(
       [&] { return s.shard()->limiter()->Status().blocked_inserters() == 1; }, absl::Seconds(10)));
   s.Stop();

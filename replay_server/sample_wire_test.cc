@@ -58,8 +58,9 @@ TEST(SampleWireTest, EncodesExactlyWhatProtobufSerializes) {
           c.obs[i] = absl::Uniform<float>(gen, -1e6f, 1e6f);
           c.next_obs[i] = absl::Uniform<float>(gen, -1e6f, 1e6f);
         }
-        for (int64_t i = 0; i < b * spec.act_dim; ++i)
+        for (int64_t i = 0; i < b * spec.act_dim; ++i) {
           c.action[i] = absl::Uniform<float>(gen, -1, 1);
+        }
         for (int64_t i = 0; i < b; ++i) {
           const int shift = static_cast<int>(i % 64);
           c.reward[i] = static_cast<float>(i) - 7.5f;
@@ -89,7 +90,7 @@ TEST(SampleWireTest, ReusedWriterResizes) {
   w.Reset({3, 2}, 4);
   w.Reset({5, 1}, 2);
   const SampleColumns& c = w.columns();
-  std::memset(c.obs, 0, 2 * 5 * sizeof(float));
+  std::memset(c.obs, 0, sizeof(float) * 2 * 5);
   for (int i = 0; i < 2; ++i) {
     c.action[i] = 1;
     c.reward[i] = 2;

@@ -105,12 +105,15 @@ TEST(ReplayTableTest, StoresRowsByteForByteWithConsecutiveKeys) {
 
 TEST(ReplayTableTest, EvictsOldestFirst) {
   auto t = MakeTable(10);
-  for (int i = 0; i < 4; ++i) Insert(t.get(), MakeBatch(100 * i, 4, kObs, kAct));  // keys 0..15
+  for (int i = 0; i < 4; ++i) {
+    Insert(t.get(), MakeBatch(uint64_t{100} * i, 4, kObs, kAct));  // keys 0..15
+  }
   EXPECT_EQ(t->size(), 10);
   EXPECT_EQ(t->next_key(), 16u);
   v1::TransitionBatch row;
-  for (uint64_t k = 0; k < 6; ++k)
+  for (uint64_t k = 0; k < 6; ++k) {
     EXPECT_EQ(t->ReadRow(k, &row).code(), absl::StatusCode::kNotFound);
+  }
   for (uint64_t k = 6; k < 16; ++k) {
     ASSERT_TRUE(t->ReadRow(k, &row).ok()) << k;
     EXPECT_EQ(row.policy_version(0), 100 * (k / 4) + k % 4) << k;
@@ -187,12 +190,15 @@ TEST(ReplayTableTest, SamplesDuringOverwritesReturnWholeRows) {
     ReplayTable* t = table->get();
     // Each inserter cycles through batches of distinct ids of its own.
     std::vector<v1::TransitionBatch> batches;
+    batches.reserve(16);
     for (uint64_t k = 0; k < 16; ++k) batches.push_back(MakeBatch(1000 + 16 * k, 16, kO, kA));
     std::vector<ValidatedBatch> validated;
+    validated.reserve(batches.size());
     for (const auto& b : batches) validated.push_back(*ValidateBatch(b, t->spec(), 1 << 20));
     for (int k = 0; k < 4; ++k) t->Insert(validated[k].rows);
     std::atomic<bool> stop{false};
     std::vector<std::thread> inserters;
+    inserters.reserve(2);
     for (int w = 0; w < 2; ++w) {
       inserters.emplace_back([&, w] {
         for (size_t k = static_cast<size_t>(w); !stop.load(); k = (k + 1) % validated.size()) {
@@ -296,7 +302,7 @@ TEST(ReplayTableTest, RestoreNeedsATableNothingWasInsertedInto) {
 
 TEST(ReplayTableTest, CopyRestoreRoundTrip) {
   auto t = MakeTable(16);
-  for (int i = 0; i < 5; ++i) Insert(t.get(), MakeBatch(1000 * i, 5, kObs, kAct));
+  for (int i = 0; i < 5; ++i) Insert(t.get(), MakeBatch(uint64_t{1000} * i, 5, kObs, kAct));
   const TableContents c = t->Copy();
   auto u = MakeTable(16);
   ASSERT_TRUE(u->Restore(c).ok());
@@ -340,7 +346,7 @@ TEST(ValidateBatchTest, NamesTheField) {
   const TableSpec spec{kObs, kAct};
   auto good = MakeBatch(0, 4, kObs, kAct);
   EXPECT_TRUE(ValidateBatch(good, spec, 100).ok());
-  auto expect = [&](v1::TransitionBatch b, absl::StatusCode code, const std::string& field) {
+  auto expect = [&](const v1::TransitionBatch& b, absl::StatusCode code, const std::string& field) {
     auto r = ValidateBatch(b, spec, 100);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), code);
@@ -388,8 +394,11 @@ TEST(RecordTest, EncodeDecodeRoundTrip) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(key, 1234u);
   EXPECT_EQ(r->rows, 9);
+  // The decoded rows are the bytes written: a bitwise comparison is the point.
+  // NOLINTBEGIN(bugprone-suspicious-memory-comparison)
   EXPECT_EQ(std::memcmp(r->obs, v->rows.obs, 9 * kObs * 4), 0);
   EXPECT_EQ(std::memcmp(r->next_obs, v->rows.next_obs, 9 * kObs * 4), 0);
+  // NOLINTEND(bugprone-suspicious-memory-comparison)
   EXPECT_EQ(r->policy_version[8], 85u);
   EXPECT_EQ(DecodeRecord(rec.substr(0, rec.size() - 1), spec, &key).status().code(),
             absl::StatusCode::kDataLoss);

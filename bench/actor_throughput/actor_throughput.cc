@@ -117,15 +117,15 @@ int main(int argc, char** argv) {
   double seconds = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind("--num_envs=", 0) == 0)
+    if (a.rfind("--num_envs=", 0) == 0) {
       absl::SimpleAtoi(a.substr(11), &num_envs);
-    else if (a.rfind("--seconds=", 0) == 0)
+    } else if (a.rfind("--seconds=", 0) == 0) {
       absl::SimpleAtod(a.substr(10), &seconds);
-    else if (a.rfind("--rounds=", 0) == 0)
+    } else if (a.rfind("--rounds=", 0) == 0) {
       absl::SimpleAtoi(a.substr(9), &rounds);
-    else if (a.rfind("--send_rows=", 0) == 0)
+    } else if (a.rfind("--send_rows=", 0) == 0) {
       absl::SimpleAtoi(a.substr(12), &send_rows);
-    else {
+    } else {
       std::fprintf(stderr, "actor_throughput: unknown flag %s\n", a.c_str());
       return 2;
     }
@@ -209,7 +209,8 @@ int main(int argc, char** argv) {
                             torch::nn::Linear(256, 12));
   std::mt19937_64 rng(0);
   for (int batch : {1, 4, 16, 64, 256}) {
-    std::vector<float> obs(static_cast<size_t>(batch) * 17, 0.1f), actions(batch * 6);
+    std::vector<float> obs(static_cast<size_t>(batch) * 17, 0.1f),
+        actions(static_cast<size_t>(batch) * 6);
     auto time_it = [&](auto fn) {
       double best = 1e9;
       for (int rep = 0; rep < 5; ++rep) {

@@ -66,7 +66,7 @@ double RawRate(const sac::envs::LoadedTask& task, double seconds) {
   std::mt19937 gen(0);
   std::vector<double> ctrl(4096 * m->nu);
   for (size_t j = 0; j < ctrl.size(); ++j) {
-    const int a = static_cast<int>(j % m->nu);
+    const size_t a = j % m->nu;
     std::uniform_real_distribution<double> u(m->actuator_ctrlrange[2 * a],
                                              m->actuator_ctrlrange[2 * a + 1]);
     ctrl[j] = u(gen);
@@ -140,7 +140,7 @@ double RawSameEpisodesRate(const sac::envs::LoadedTask& task, int num_envs,
   std::mt19937 gen(0);
   std::vector<double> ctrl(4096 * m->nu);
   for (size_t j = 0; j < ctrl.size(); ++j) {
-    const int a = static_cast<int>(j % m->nu);
+    const size_t a = j % m->nu;
     std::uniform_real_distribution<double> u(m->actuator_ctrlrange[2 * a],
                                              m->actuator_ctrlrange[2 * a + 1]);
     ctrl[j] = u(gen);

@@ -278,11 +278,8 @@ double RunReference(const std::string& command) {
 
 std::string Fmt(double v) { return v < 0 ? std::string("n/a") : absl::StrFormat("%.1f", v); }
 
-}  // namespace
-}  // namespace sac::learner
-
-int main(int argc, char** argv) {
-  using namespace sac::learner;
+// The benchmark; main() only forwards to it.
+int Main(int argc, char** argv) {
   double seconds = 3;
   std::string device = "cpu";
   bool python = true, sb3 = true, ablations = true;
@@ -408,6 +405,7 @@ int main(int argc, char** argv) {
         a.fused_adam = false;
         configs.emplace_back("autograd, per-tensor Adam", a);
         std::vector<std::unique_ptr<Runner>> runners;
+        runners.reserve(configs.size());
         for (const auto& [name, tuning] : configs) {
           runners.push_back(std::make_unique<Runner>(variant, threads, device, tuning));
         }
@@ -427,3 +425,8 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+}  // namespace sac::learner
+
+int main(int argc, char** argv) { return sac::learner::Main(argc, argv); }

@@ -254,6 +254,7 @@ Figures Median(std::vector<Figures> runs) {
   Figures m;
   auto median = [&runs](double Figures::*field) {
     std::vector<double> v;
+    v.reserve(runs.size());
     for (const Figures& f : runs) v.push_back(f.*field);
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -292,6 +293,7 @@ double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int write
   std::vector<std::thread> threads;
   const absl::Time start = absl::Now();
   const double cpu_start = ProcessCpuSeconds();
+  threads.reserve(writers.size());
   for (auto& w : writers) {
     threads.emplace_back([&, wp = w.get()] {
       while (!stop.load()) {
@@ -305,8 +307,9 @@ double RunInserts(const std::vector<std::unique_ptr<Server>>& servers, int write
   uint64_t rows = 0;
   for (auto& w : writers) rows += w->stats().acked_rows;
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-  if (per_cpu_second)
+  if (per_cpu_second) {
     *per_cpu_second = static_cast<double>(rows) / (ProcessCpuSeconds() - cpu_start);
+  }
   for (auto& w : writers) (void)w->Flush(absl::Seconds(30));
   return static_cast<double>(rows) / elapsed;
 }
@@ -318,6 +321,7 @@ double RunSamples(ReplaySampler* sampler, int threads_n, absl::Duration seconds,
   std::vector<std::thread> threads;
   const absl::Time start = absl::Now();
   const double cpu_start = ProcessCpuSeconds();
+  threads.reserve(threads_n);
   for (int t = 0; t < threads_n; ++t) {
     threads.emplace_back([&] {
       while (!stop.load()) {
@@ -348,6 +352,7 @@ void RunPaced(const std::vector<std::unique_ptr<Server>>& servers, ReplaySampler
   std::atomic<uint64_t> batches{0}, rows{0};
   std::vector<std::thread> threads;
   const absl::Time start = absl::Now();
+  threads.reserve(threads_n);
   for (int t = 0; t < threads_n; ++t) {
     threads.emplace_back([&] {
       while (!stop.load()) {
@@ -522,7 +527,7 @@ void MeasureDirect(absl::Duration seconds) {
     for (int i = 0; i < 64; ++i) {
       auto v = ValidateBatch(batch, shard->table()->spec(), 1 << 20);
       (void)shard->limiter()->Insert(kBatch, absl::InfiniteFuture());
-      shard->Insert(v->rows, [](absl::Status, uint64_t, int64_t) {});
+      shard->Insert(v->rows, [](const absl::Status&, uint64_t, int64_t) {});
       rows += kBatch;
     }
   }
@@ -546,7 +551,7 @@ void MeasureDirect(absl::Duration seconds) {
   const auto validated = ValidateBatch(batch, shard->table()->spec(), 1 << 20);
   const double store_us = cpu_us_per_batch([&] {
     (void)shard->limiter()->Insert(kBatch, absl::InfiniteFuture());
-    shard->Insert(validated->rows, [](absl::Status, uint64_t, int64_t) {});
+    shard->Insert(validated->rows, [](const absl::Status&, uint64_t, int64_t) {});
   });
   rows = 0;
   start = absl::Now();
@@ -582,7 +587,9 @@ void MeasureSnapshot(const std::string& dir) {
   auto shard = std::move(*ReplayShard::Create(o, nullptr));
   const auto batch = testing::MakeBatch(0, 4096, kObs, kAct);
   auto v = ValidateBatch(batch, shard->table()->spec(), 1 << 20);
-  for (int i = 0; i < 245; ++i) shard->Insert(v->rows, [](absl::Status, uint64_t, int64_t) {});
+  for (int i = 0; i < 245; ++i) {
+    shard->Insert(v->rows, [](const absl::Status&, uint64_t, int64_t) {});
+  }
   absl::Time t0 = absl::Now();
   const absl::Status first = shard->Snapshot();  // allocates the copy buffer
   const double first_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
@@ -603,11 +610,8 @@ void MeasureSnapshot(const std::string& dir) {
       snap_ms, s.ok() ? "ok" : s.ToString().c_str());
 }
 
-}  // namespace
-}  // namespace sac::replay
-
-int main(int argc, char** argv) {
-  using namespace sac::replay;
+// The benchmark; main() only forwards to it.
+int Main(int argc, char** argv) {
   double seconds = 2;
   bool durable = false, shard_only = false;
   std::string phase = "all";
@@ -768,3 +772,8 @@ int main(int argc, char** argv) {
   std::string cleanup = "rm -rf " + dir;
   return std::system(cleanup.c_str()) == 0 ? 0 : 1;
 }
+
+}  // namespace
+}  // namespace sac::replay
+
+int main(int argc, char** argv) { return sac::replay::Main(argc, argv); }

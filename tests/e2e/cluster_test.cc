@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -65,8 +66,9 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
   // The version that reached the target: its snapshot is on disk.
   const size_t version_at = out.find("(policy version ");
   ASSERT_NE(version_at, std::string::npos) << out;
-  unsigned long long target_version = 0;
-  ASSERT_EQ(std::sscanf(out.c_str() + version_at, "(policy version %llu)", &target_version), 1)
+  uint64_t target_version = 0;
+  ASSERT_EQ(std::sscanf(out.c_str() + version_at, "(policy version %" SCNu64 ")", &target_version),
+            1)
       << out;
   ASSERT_GT(target_version, 0u) << out;
 

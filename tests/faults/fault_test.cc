@@ -146,10 +146,11 @@ Memory ReadMemory(pid_t pid) {
   int64_t kb;
   std::string unit;
   while (in >> key) {
-    if (key == "VmRSS:" && in >> kb >> unit)
+    if (key == "VmRSS:" && in >> kb >> unit) {
       m.rss = kb * 1024;
-    else if (key == "VmHWM:" && in >> kb >> unit)
+    } else if (key == "VmHWM:" && in >> kb >> unit) {
       m.hwm = kb * 1024;
+    }
   }
   return m;
 }
@@ -281,8 +282,8 @@ TEST(Faults, ShardKilledUnderLoadLosesNoAcknowledgedTransition) {
       kMust, kPoll))
       << "the learner did not take the restarted shard back; its log: "
       << c.learner().child->ReadLog();
-  EXPECT_TRUE(testing::WaitFor([&] { return ShardSamples(c.shard(1)) >= samples_back + 20 * 64; },
-                               kMust, kPoll))
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return ShardSamples(c.shard(1)) >= samples_back + uint64_t{20} * 64; }, kMust, kPoll))
       << "the learner does not sample from the restarted shard; its log: "
       << c.learner().child->ReadLog();
   const uint64_t updates_back = Updates(c.learner());
@@ -449,7 +450,7 @@ std::map<uint64_t, std::string> SnapshotFiles(const std::string& dir) {
       if (name.size() == 7 + 12 + 12 && name.compare(0, 7, "policy-") == 0 &&
           name.compare(19, 12, ".safetensors") == 0 &&
           absl::SimpleAtoi(name.substr(7, 12), &version)) {
-        std::ifstream in(dir + "/" + name, std::ios::binary);
+        std::ifstream in(absl::StrCat(dir, "/", name), std::ios::binary);
         std::ostringstream bytes;
         bytes << in.rdbuf();
         out[version] = bytes.str();
@@ -600,11 +601,11 @@ TEST(Faults, FrozenShardIsLeftOutAndActorMemoryStaysBounded) {
   // and as its serialized bytes in gRPC's buffers (x3), plus the batch being
   // filled (x4 in all); and 16 MiB for allocator arenas, gRPC and MuJoCo
   // buffers that a long run may touch for the first time.
-  const int64_t bound = 4 * kMaxUnacked * batch_bytes + (16 << 20);
+  const int64_t bound = int64_t{4} * kMaxUnacked * batch_bytes + (16 << 20);
   // Stay frozen until the actor has taken enough steps that, without the
   // bound, the half of them meant for the frozen shard would take twice the
   // bound in memory.
-  const uint64_t steps_needed = static_cast<uint64_t>(2 * 2 * bound / row_bytes);
+  const uint64_t steps_needed = static_cast<uint64_t>(2 * (2 * bound) / row_bytes);
   const Process& actor = c.actor(0);
   // Warm up until memory is steady: both shards have taken many batches.
   ASSERT_TRUE(testing::WaitFor(
@@ -681,8 +682,8 @@ TEST(Faults, FrozenShardIsLeftOutAndActorMemoryStaysBounded) {
       << "the learner did not take the thawed shard back; its log: "
       << c.learner().child->ReadLog().substr(learner_log_at_stop);
   const uint64_t samples1_back = std::max(ShardSamples(c.shard(1)), samples1_before);
-  EXPECT_TRUE(testing::WaitFor([&] { return ShardSamples(c.shard(1)) >= samples1_back + 20 * 64; },
-                               kMust, kPoll))
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return ShardSamples(c.shard(1)) >= samples1_back + uint64_t{20} * 64; }, kMust, kPoll))
       << "the learner does not sample from the thawed shard; its log: "
       << c.learner().child->ReadLog().substr(learner_log_at_stop);
   for (Process* p : {&c.shard(0), &c.shard(1), &c.learner(), &c.actor(0)}) {

@@ -189,7 +189,7 @@ TEST_F(BadInputTest, BadSampleAndPriorityRequests) {
     grpc::Status raw_status;
     generic.UnaryCall(&c, "/sac.v1.ReplayService/Sample", grpc::StubOptions(), &request, &response,
                       [&](grpc::Status st) {
-                        raw_status = st;
+                        raw_status = std::move(st);
                         done.Notify();
                       });
     ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(20)));
@@ -237,8 +237,8 @@ TEST_F(BadInputTest, UnparseableRequestsAreInvalidArgumentNamingTheType) {
     std::vector<std::string> responses;
     const grpc::Status s = sac::testing::RawBidiCall(
         address, service + "Insert",
-        {Request(seq, MakeBatch(100 * i, 3, kObs, kAct)).SerializeAsString(), garbage,
-         Request(seq + 1, MakeBatch(100 * i + 50, 4, kObs, kAct)).SerializeAsString()},
+        {Request(seq, MakeBatch(uint64_t{100} * i, 3, kObs, kAct)).SerializeAsString(), garbage,
+         Request(seq + 1, MakeBatch(uint64_t{100} * i + 50, 4, kObs, kAct)).SerializeAsString()},
         &responses);
     seq += 2;
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << i << ": " << s.error_message();

@@ -72,6 +72,7 @@ TEST(ReplayCrashTest, EveryAckedTransitionSurvivesSigkill) {
   }
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
+  threads.reserve(kWriters);
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
       // Sequence numbers start at 1 and go up by one per Write.

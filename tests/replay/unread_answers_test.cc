@@ -117,7 +117,7 @@ TEST(UnreadAnswers, ShardMemoryStaysWithinTheBoundAndAWellBehavedClientIsServed)
     v1::SampleRequest r;
     r.set_batch_size(256);
     v1::SampleResponse out;
-    const grpc::Status s = stub->Sample(&c, r, &out);
+    grpc::Status s = stub->Sample(&c, r, &out);
     ++good_calls;
     if (s.ok() && out.key_size() == 256) ++good_ok;
     return s;
@@ -137,8 +137,9 @@ TEST(UnreadAnswers, ShardMemoryStaysWithinTheBoundAndAWellBehavedClientIsServed)
     ASSERT_TRUE(stalled.back()->Connect(ports->grpc));
   }
   for (int i = 0; i < 120; ++i) {
-    for (auto& c : stalled)
+    for (auto& c : stalled) {
       ASSERT_TRUE(c->Call("/sac.v1.ReplayService/Sample", big.SerializeAsString()));
+    }
     if (i % 6 == 0) {
       EXPECT_TRUE(good_sample().ok());
     }
@@ -154,7 +155,8 @@ TEST(UnreadAnswers, ShardMemoryStaysWithinTheBoundAndAWellBehavedClientIsServed)
     if (!stub->GetStatus(&c, {}, &status).ok()) return false;
     const double refused = Metric(metrics(), "sac_server_refused_responses_total");
     const uint64_t hostile_rows = status.samples_total() - 256u * static_cast<uint64_t>(good_ok);
-    return refused >= 0 && hostile_rows == kHostileBatch * (calls - static_cast<int>(refused));
+    return refused >= 0 &&
+           hostile_rows == uint64_t{kHostileBatch} * (calls - static_cast<int>(refused));
   };
   ASSERT_TRUE(sac::testing::WaitFor(
       [&] {
@@ -257,7 +259,8 @@ TEST(UnreadAnswers, InsertStreamWhoseAcksAreNeverReadIsHeldBack) {
   // Every batch the shard read is stored and acked into the queue: it read
   // until the queue was full (1024 acks), then stopped.
   EXPECT_LT(sent, kBatches) << "flow control never held the client back";
-  EXPECT_TRUE(sac::testing::WaitFor([&] { return stored() >= 1024 * kRows; }, absl::Seconds(30)));
+  EXPECT_TRUE(
+      sac::testing::WaitFor([&] { return stored() >= int64_t{1024} * kRows; }, absl::Seconds(30)));
   EXPECT_LE(stored(), 1025 * kRows);
   // Another writer is not held back.
   {
