@@ -262,6 +262,7 @@ absl::Status Actor::Run(const absl::Notification& stop) {
   actions_.resize(static_cast<size_t>(n) * ad);
   RETURN_IF_ERROR(envs_->Reset());
   std::vector<std::uniform_real_distribution<float>> uniform;
+  uniform.reserve(ad);
   for (int j = 0; j < ad; ++j) {
     uniform.emplace_back(envs_->action_low()[j], envs_->action_high()[j]);
   }

@@ -46,6 +46,7 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
 
 std::string FieldNames(const Descriptor* d) {
   std::vector<std::string> names;
+  names.reserve(d->field_count());
   for (int i = 0; i < d->field_count(); ++i) names.push_back(d->field(i)->name());
   return absl::StrJoin(names, ", ");
 }

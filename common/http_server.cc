@@ -243,7 +243,7 @@ void MetricsHttpServer::Serve() {
     fds.push_back({listen_fd_, POLLIN, 0});
     absl::Time next = absl::InfiniteFuture();
     for (auto it = connections.begin(); it != connections.end(); ++it) {
-      fds.push_back({it->fd, static_cast<short>(it->out.empty() ? POLLIN : POLLOUT), 0});
+      fds.push_back({it->fd, static_cast<int16_t>(it->out.empty() ? POLLIN : POLLOUT), 0});
       polled.push_back(it);
       next = std::min(next, it->deadline);
     }
@@ -259,7 +259,7 @@ void MetricsHttpServer::Serve() {
     if (fds[0].revents != 0) break;  // the destructor wants us to stop
     now = absl::Now();
     for (size_t i = 0; i < polled.size(); ++i) {
-      const short revents = fds[i + 2].revents;
+      const int16_t revents = fds[i + 2].revents;
       if (revents == 0) continue;
       Connection& c = *polled[i];
       bool drop = false;

@@ -41,13 +41,13 @@ struct LogVoidify {
 #define SAC_LOG_LEVEL_WARNING ::sac::LogLevel::kWarning
 #define SAC_LOG_LEVEL_ERROR ::sac::LogLevel::kError
 #define SAC_LOG_LEVEL_FATAL ::sac::LogLevel::kFatal
-
+// NOLINTBEGIN(bugprone-macro-parentheses): unparenthesized, so that `<< x` extends the stream
 #define SAC_LOG(level)                           \
   (SAC_LOG_LEVEL_##level < ::sac::MinLogLevel()) \
       ? (void)0                                  \
       : ::sac::LogVoidify() &                    \
             ::sac::LogMessage(SAC_LOG_LEVEL_##level, __FILE__, __LINE__).stream()
-
+// NOLINTEND(bugprone-macro-parentheses)
 #define SAC_CHECK(cond) \
   if (!(cond)) SAC_LOG(FATAL) << "Check failed: " #cond " "
 

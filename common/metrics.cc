@@ -198,9 +198,9 @@ Family<Histogram>* MetricsRegistry::AddHistogram(absl::string_view name, absl::s
   absl::MutexLock lock(&mu_);
   Entry* e = AddEntry(name, label_names);
   e->type = MetricType::kHistogram;
-  e->histogram.reset(
-      new Family<Histogram>(std::string(name), std::string(help), std::move(label_names),
-                            max_series, [bounds] { return std::make_unique<Histogram>(bounds); }));
+  e->histogram.reset(new Family<Histogram>(
+      std::string(name), std::string(help), std::move(label_names), max_series,
+      [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); }));
   return e->histogram.get();
 }
 
@@ -283,7 +283,7 @@ void AddProcessMetrics(MetricsRegistry* registry) {
           ->Get();
   registry->AddCollector([rss, cpu] {
     std::ifstream statm("/proc/self/statm");
-    long pages_total = 0, pages_resident = 0;
+    int64_t pages_total = 0, pages_resident = 0;
     if (statm >> pages_total >> pages_resident) {
       rss->Set(static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
     }

@@ -85,7 +85,7 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* context, const
       } else {
         absl::StatusOr<grpc::ByteBuffer> built = budget->Serialize(context->peer(), response);
         if (built.ok()) {
-          *response_bytes = std::move(*built);
+          *response_bytes = *built;  // grpc::ByteBuffer copies by reference count
         } else {
           status = ToGrpcStatus(built.status());
         }

@@ -30,13 +30,13 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context);
     if (!sac_status_.ok()) return sac_status_; \
   } while (0)
 
-// `ASSIGN_OR_RETURN(auto x, MakeX());` assigns the value of a StatusOr or returns
-// its error.
+// `ASSIGN_OR_RETURN(auto x, MakeX());` assigns a StatusOr's value or returns its error.
 #define ASSIGN_OR_RETURN(lhs, expr) \
   SAC_ASSIGN_OR_RETURN_IMPL_(SAC_STATUS_CONCAT_(sac_statusor_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` is a declaration, `statusor` a name declared
 #define SAC_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
   auto statusor = (expr);                               \
   if (!statusor.ok()) return statusor.status();         \
   lhs = std::move(statusor).value()
-
+// NOLINTEND(bugprone-macro-parentheses)
 #endif  // SAC_COMMON_STATUS_H_

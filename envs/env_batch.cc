@@ -41,7 +41,7 @@ absl::StatusOr<std::unique_ptr<EnvBatch>> EnvBatch::Create(absl::string_view tas
   batch->obs_dim_ = spec.shape.obs_dim;
   batch->act_dim_ = spec.shape.act_dim;
   batch->reward_term_names_ = spec.reward_terms;
-  for (int i = 0; i < m->nu; ++i) {
+  for (ptrdiff_t i = 0; i < m->nu; ++i) {
     // Gymnasium: Box(low, high) from actuator_ctrlrange cast to float32.
     batch->action_low_.push_back(static_cast<float>(m->actuator_ctrlrange[2 * i]));
     batch->action_high_.push_back(static_cast<float>(m->actuator_ctrlrange[2 * i + 1]));

@@ -73,7 +73,7 @@ const char* sac_env_reward_term(const SacEnv* env, int i) {
 
 void sac_env_action_bounds(const SacEnv* env, float* low, float* high) {
   const mjModel* m = env->env->model();
-  for (int i = 0; i < m->nu; ++i) {
+  for (ptrdiff_t i = 0; i < m->nu; ++i) {
     low[i] = static_cast<float>(m->actuator_ctrlrange[2 * i]);
     high[i] = static_cast<float>(m->actuator_ctrlrange[2 * i + 1]);
   }

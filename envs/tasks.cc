@@ -184,7 +184,7 @@ class Ant final : public Task {
   static constexpr int kMaxBodies = 14;
 
  private:
-  static constexpr int kMainBody = 1;
+  static constexpr ptrdiff_t kMainBody = 1;
   static constexpr double kNoise = 0.1;
 };
 
@@ -200,7 +200,7 @@ class Humanoid final : public Task {
     UniformQvel(rng, m->nv, kNoise, qvel);
   }
   void Observe(const mjModel* m, const mjData* d, double* obs) const override {
-    const int nb = m->nbody;
+    const ptrdiff_t nb = m->nbody;
     double* o = std::copy(d->qpos + 2, d->qpos + m->nq, obs);
     o = std::copy(d->qvel, d->qvel + m->nv, o);
     o = std::copy(d->cinert + 10, d->cinert + 10 * nb, o);
@@ -231,7 +231,7 @@ class Humanoid final : public Task {
   // x of Σ_b mass_b xipos_b / Σ_b mass_b (xipos as mj_step left it: stale).
   double MassCenterX(const mjModel* m, const mjData* d) const {
     double num = 0;
-    for (int b = 0; b < m->nbody; ++b) num += m->body_mass[b] * d->xipos[3 * b];
+    for (ptrdiff_t b = 0; b < m->nbody; ++b) num += m->body_mass[b] * d->xipos[3 * b];
     return num / total_mass_;
   }
   static constexpr double kNoise = 0.01;
@@ -374,7 +374,7 @@ class Reacher final : public Task {
   }
 
  private:
-  int fingertip_, target_;
+  ptrdiff_t fingertip_, target_;  // body ids
 };
 
 // ---------------------------------------------------------------- registry
@@ -471,7 +471,7 @@ absl::StatusOr<std::unique_ptr<Task>> TaskEntry::Bind(const mjModel* m) const {
         std::string(shape.name), ": model ", spec.model_file, " has nq=", m->nq, " nv=", m->nv,
         " nu=", m->nu, ", expected nq=", spec.nq, " nv=", spec.nv, " nu=", shape.act_dim));
   }
-  for (int i = 0; i < m->nu; ++i) {
+  for (ptrdiff_t i = 0; i < m->nu; ++i) {
     const float low = static_cast<float>(m->actuator_ctrlrange[2 * i]);
     const float high = static_cast<float>(m->actuator_ctrlrange[2 * i + 1]);
     if (!m->actuator_ctrllimited[i] || low != shape.action_low || high != shape.action_high) {

@@ -190,8 +190,9 @@ absl::StatusOr<CheckpointContents> DecodeCheckpoint(absl::string_view image,
     }
     array.dtype = static_cast<ArrayDtype>(dtype);
     RETURN_IF_ERROR(reader.Get(&rank));
-    if (rank > kMaxRank)
+    if (rank > kMaxRank) {
       return absl::DataLossError(absl::StrCat(source, ": array ", name, " rank"));
+    }
     int64_t elements = 1;
     for (uint32_t d = 0; d < rank; ++d) {
       int64_t dim = 0;

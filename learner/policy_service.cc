@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -183,9 +184,9 @@ std::vector<v1::SnapshotInfo> PolicyStore::ListSnapshots() const {
   DIR* dir = opendir(snapshot_dir_.c_str());
   if (dir == nullptr) return out;
   while (dirent* e = readdir(dir)) {
-    unsigned long long version = 0;
+    uint64_t version = 0;
     char tail[32] = {0};
-    if (std::sscanf(e->d_name, "policy-%12llu.%20s", &version, tail) != 2 ||
+    if (std::sscanf(e->d_name, "policy-%12" SCNu64 ".%20s", &version, tail) != 2 ||
         std::string(tail) != "safetensors" || SnapshotFileName(version) != e->d_name) {
       continue;
     }
@@ -239,7 +240,7 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetLatestPolicy(grpc::CallbackServe
           for (const grpc::Slice& s : slices) out = std::copy(s.begin(), s.end(), out);
         });
     if (copy.ok()) {
-      *response = std::move(*copy);
+      *response = *copy;  // grpc::ByteBuffer copies by reference count
     } else {
       status = ToGrpcStatus(copy.status());
     }
@@ -296,6 +297,7 @@ grpc::Status PolicyServiceImpl::ServeSnapshot(const v1::GetSnapshotRequest& requ
   }
   if (found == nullptr) {
     std::vector<std::string> versions;
+    versions.reserve(all.size());
     for (const auto& info : all) versions.push_back(std::to_string(info.version()));
     return grpc::Status(
         grpc::StatusCode::NOT_FOUND,

@@ -97,6 +97,8 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& spec) {
     return absl::InvalidArgumentError(absl::StrCat("device '", spec, "': bad CUDA index"));
   }
   if (spec == "cpu") return torch::Device(torch::kCPU);
+  // c10::DeviceIndex is int8_t: a count here, not a character.
+  // NOLINTNEXTLINE(bugprone-signed-char-misuse)
   const int64_t count = torch::cuda::device_count();
   if (count == 0) {
     return absl::FailedPreconditionError(

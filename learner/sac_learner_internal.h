@@ -162,7 +162,7 @@ struct SacLearner::Impl {
   internal::Mlp policy_mlp, q_mlp[2], q_target_mlp[2], v_mlp, v_target_mlp;
   kernels::SquashParams squash;
   std::vector<float> scale_host, bias_host;
-  struct Work {
+  struct Work {  // NOLINT(bugprone-reserved-identifier): __i0 is the implicit move's counter
     int64_t batch = 0;
     internal::Trace policy, policy_next, q_next[2], v, v_next;
     // Q at the batch's actions (rows [0, B)) and at the fresh actions (rows

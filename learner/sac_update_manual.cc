@@ -237,8 +237,9 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
   fill_obs(w.xq_fresh, b.obs);
   {
     float* dst = w.xq_data.data_ptr<float>() + o;
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = 0; i < n; ++i) {
       std::memcpy(dst + i * (o + a), b.action + i * a, sizeof(float) * a);
+    }
   }
 
   // Bellman target Q-hat, no gradient.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 
@@ -22,12 +23,12 @@ namespace {
 
 // Checkpoint files in `dir`, newest (most updates) first.
 std::vector<std::string> ListCheckpoints(const std::string& dir) {
-  std::vector<std::pair<unsigned long long, std::string>> found;
+  std::vector<std::pair<uint64_t, std::string>> found;
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* e = readdir(d)) {
-      unsigned long long updates = 0;
+      uint64_t updates = 0;
       char tail[16] = {0};
-      if (std::sscanf(e->d_name, "ckpt-%12llu.%8s", &updates, tail) == 2 &&
+      if (std::sscanf(e->d_name, "ckpt-%12" SCNu64 ".%8s", &updates, tail) == 2 &&
           std::string(tail) == "ckpt") {
         found.emplace_back(updates, dir + "/" + e->d_name);
       }
@@ -36,6 +37,7 @@ std::vector<std::string> ListCheckpoints(const std::string& dir) {
   }
   std::sort(found.rbegin(), found.rend());
   std::vector<std::string> out;
+  out.reserve(found.size());
   for (auto& f : found) out.push_back(std::move(f.second));
   return out;
 }

@@ -139,7 +139,7 @@ class JsonParser {
     if (end != text.c_str() + text.size()) return Error("bad number");
     if (integer) {
       errno = 0;
-      const long long v = std::strtoll(text.c_str(), &end, 10);
+      const int64_t v = std::strtoll(text.c_str(), &end, 10);
       if (errno == 0 && end == text.c_str() + text.size()) {
         out->is_integer = true;
         out->integer = v;
@@ -192,14 +192,15 @@ class JsonParser {
           for (int i = 0; i < 4; ++i) {
             const char h = s_[pos_++];
             cp <<= 4;
-            if (h >= '0' && h <= '9')
+            if (h >= '0' && h <= '9') {
               cp |= h - '0';
-            else if (h >= 'a' && h <= 'f')
+            } else if (h >= 'a' && h <= 'f') {
               cp |= h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F')
+            } else if (h >= 'A' && h <= 'F') {
               cp |= h - 'A' + 10;
-            else
+            } else {
               return Error("bad \\u escape");
+            }
           }
           // UTF-8 encode (surrogate pairs are kept as two 3-byte sequences).
           if (cp < 0x80) {

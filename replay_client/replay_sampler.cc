@@ -27,6 +27,7 @@ constexpr char kMalformedAnswerPayload[] = "sac.replay/malformed_sample_answer";
 std::vector<v1::ReplayService::Stub*> Pointers(
     const std::vector<std::unique_ptr<v1::ReplayService::Stub>>& stubs) {
   std::vector<v1::ReplayService::Stub*> out;
+  out.reserve(stubs.size());
   for (const auto& s : stubs) out.push_back(s.get());
   return out;
 }
@@ -282,6 +283,7 @@ class ReplaySamplerImpl final : public ReplaySampler {
       views.push_back(std::move(v));
     }
     std::vector<const TransitionBatchView*> each;
+    each.reserve(views.size());
     for (const TransitionBatchView& v : views) each.push_back(&v);
     TransitionBatchView batch = TransitionBatchView::Concat(each, out->mutable_batch());
     std::string prob;

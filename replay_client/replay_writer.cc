@@ -26,7 +26,7 @@ bool IsRefusal(grpc::StatusCode code) {
 
 class ReplayWriterImpl final : public ReplayWriter {
  public:
-  ReplayWriterImpl(const WriterOptions& options, std::shared_ptr<grpc::Channel> channel,
+  ReplayWriterImpl(const WriterOptions& options, const std::shared_ptr<grpc::Channel>& channel,
                    std::string token)
       : options_(options), stub_(v1::ReplayService::NewStub(channel)), token_(std::move(token)) {
     thread_ = std::thread([this] { Run(); });

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -53,8 +54,11 @@ class ReplayWriter {
   // Queues `batch`; waits while the in-flight bound is reached, up to `timeout`
   // (DEADLINE_EXCEEDED then, and the batch is not queued). Returns its sequence
   // number. UNAVAILABLE after Close.
-  virtual absl::StatusOr<uint64_t> Write(v1::TransitionBatch batch,
-                                         absl::Duration timeout = absl::InfiniteDuration()) = 0;
+  virtual absl::StatusOr<uint64_t> Write(v1::TransitionBatch batch, absl::Duration timeout) = 0;
+  // Write with no timeout.
+  absl::StatusOr<uint64_t> Write(v1::TransitionBatch batch) {
+    return Write(std::move(batch), absl::InfiniteDuration());
+  }
   // Waits until every queued batch is acknowledged (or refused). Returns the
   // first refusal since the last Flush, DEADLINE_EXCEEDED on timeout.
   virtual absl::Status Flush(absl::Duration timeout) = 0;

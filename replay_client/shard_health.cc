@@ -125,7 +125,7 @@ void ShardHealth::Probe(size_t i, absl::Duration timeout) {
   stubs_[i]->async()->GetStatus(
       &probe->context, &probe->request, &probe->response,
       [state = state_, probe, i, address = addresses_[i], initial = initial_backoff_,
-       max_backoff = max_backoff_](grpc::Status status) {
+       max_backoff = max_backoff_](const grpc::Status& status) {
         absl::MutexLock lock(&state->mu);
         Shard& s = state->shards[i];
         s.probing = false;

@@ -111,8 +111,9 @@ class Posix final : public FileSystem {
     return absl::OkStatus();
   }
   absl::Status Truncate(const std::string& path, uint64_t size) override {
-    if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0)
+    if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0) {
       return ErrnoError("truncate", path);
+    }
     return absl::OkStatus();
   }
   absl::Status SyncDir(const std::string& dir) override {

@@ -125,7 +125,7 @@ absl::Status RateLimiter::Insert(int64_t rows, absl::Time deadline) {
   absl::Notification n;
   absl::Status result;
   AwaitInsert(rows, deadline, [&](absl::Status s, absl::Duration) {
-    result = s;
+    result = std::move(s);
     n.Notify();
   });
   n.WaitForNotification();
@@ -136,7 +136,7 @@ absl::Status RateLimiter::Sample(int64_t rows, absl::Time deadline) {
   absl::Notification n;
   absl::Status result;
   AwaitSample(rows, deadline, [&](absl::Status s, absl::Duration) {
-    result = s;
+    result = std::move(s);
     n.Notify();
   });
   n.WaitForNotification();

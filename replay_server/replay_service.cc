@@ -90,7 +90,8 @@ class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
     const int64_t rows = batch_->rows.rows;
     const RateLimiter::Ticket ticket = shard_->limiter()->AwaitInsert(
-        rows, deadline_, [this, received, generation](absl::Status s, absl::Duration waited) {
+        rows, deadline_,
+        [this, received, generation](const absl::Status& s, absl::Duration waited) {
           OnAdmitted(s, waited, received, generation);
         });
     if (ticket == 0) return;  // admitted (or refused) already
@@ -170,7 +171,7 @@ class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
   }
 
-  void OnAdmitted(absl::Status status, absl::Duration waited, absl::Time received,
+  void OnAdmitted(const absl::Status& status, absl::Duration waited, absl::Time received,
                   uint64_t generation) {
     shard_->metrics()->insert_wait->Observe(absl::ToDoubleSeconds(waited));
     {
@@ -193,7 +194,7 @@ class InsertReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
     ShardMetrics* metrics = shard_->metrics();
     shard_->Insert(batch_->rows, [this, sequence, received, metrics](
-                                     absl::Status s, uint64_t first_key, int64_t size) {
+                                     const absl::Status& s, uint64_t first_key, int64_t size) {
       if (s.ok()) metrics->insert_latency->Observe(absl::ToDoubleSeconds(absl::Now() - received));
       absl::MutexLock lock(&mu_);
       --unacked_;
@@ -333,7 +334,8 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
                 grpc::ByteBuffer* response)
       : shard_(shard), reservation_(std::move(reservation)) {
     const RateLimiter::Ticket ticket = shard_->limiter()->AwaitSample(
-        n, DeadlineOf(context), [this, n, start, response](absl::Status s, absl::Duration waited) {
+        n, DeadlineOf(context),
+        [this, n, start, response](const absl::Status& s, absl::Duration waited) {
           FinishOnce(
               s.ok() ? SampleAdmitted(shard_, n, waited, start, std::move(reservation_), response)
                      : s);

@@ -89,7 +89,7 @@ size_t SampleResponseWriter::MaxBytes(const TableSpec& spec, int64_t rows) {
   // fewer than 32 fields of at most 1 + 10 + 10 bytes.
   const size_t n = static_cast<size_t>(rows);
   const size_t floats = 2 * static_cast<size_t>(spec.obs_dim) + spec.act_dim + 2;
-  return n * (floats * sizeof(float) + 2 + 10 + 10 + 5) + 32 * 21;
+  return n * (floats * sizeof(float) + 2 + 10 + 10 + 5) + size_t{32} * 21;
 }
 
 void SampleResponseWriter::Reset(const TableSpec& spec, int64_t rows) {

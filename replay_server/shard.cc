@@ -244,7 +244,7 @@ absl::Status ReplayShard::Recover() {
   return absl::OkStatus();
 }
 
-void ReplayShard::Insert(const RowsRef& rows, InsertDone done) {
+void ReplayShard::Insert(const RowsRef& rows, const InsertDone& done) {
   std::string record;
   if (options_.durable) record = EncodeRecord(0, rows, options_.table.spec);
   uint64_t first = 0;
@@ -259,7 +259,7 @@ void ReplayShard::Insert(const RowsRef& rows, InsertDone done) {
       SetRecordKey(first, &record);
       const int64_t n = rows.rows;
       ReplayShard* self = this;
-      wal_->Append(std::move(record), [self, first, n, done](absl::Status s) {
+      wal_->Append(std::move(record), [self, first, n, done](const absl::Status& s) {
         if (s.ok()) {
           self->metrics_->inserts->Increment(static_cast<double>(n));
           self->metrics_->insert_batches->Increment();

@@ -97,7 +97,7 @@ class ReplayShard {
   // they are stored and, when durable, committed to the log: on this thread when
   // not durable, on the log's thread otherwise. `rows` may be released when
   // Insert returns.
-  void Insert(const RowsRef& rows, InsertDone done) ABSL_LOCKS_EXCLUDED(insert_mu_);
+  void Insert(const RowsRef& rows, const InsertDone& done) ABSL_LOCKS_EXCLUDED(insert_mu_);
   // Draws `batch_size` rows (admitted by the limiter already) into `out`'s
   // arrays (the service's wire encoder); returns the table size the rows were
   // drawn from.

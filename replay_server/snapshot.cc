@@ -27,8 +27,9 @@ std::string SnapshotFileName(uint64_t wal_segment) {
 }
 
 int64_t ParseSnapshotFileName(absl::string_view name) {
-  if (name.size() != 34 || name.substr(0, 9) != "snapshot-" || name.substr(29) != ".snap")
+  if (name.size() != 34 || name.substr(0, 9) != "snapshot-" || name.substr(29) != ".snap") {
     return -1;
+  }
   uint64_t n = 0;
   if (!absl::SimpleAtoi(name.substr(9, 20), &n)) return -1;
   return static_cast<int64_t>(n);

@@ -38,15 +38,17 @@ template <typename T>
 void ColumnToRows(const T* column, int64_t width, int64_t n, uint8_t* rows, int64_t stride,
                   int64_t offset) {
   const size_t bytes = static_cast<size_t>(width) * sizeof(T);
-  for (int64_t i = 0; i < n; ++i)
+  for (int64_t i = 0; i < n; ++i) {
     std::memcpy(rows + i * stride + offset, column + i * width, bytes);
+  }
 }
 template <typename T>
 void RowsToColumn(const uint8_t* rows, int64_t stride, int64_t offset, int64_t width, int64_t n,
                   T* column) {
   const size_t bytes = static_cast<size_t>(width) * sizeof(T);
-  for (int64_t i = 0; i < n; ++i)
+  for (int64_t i = 0; i < n; ++i) {
     std::memcpy(column + i * width, rows + i * stride + offset, bytes);
+  }
 }
 
 // Copies a row record (whole 64-byte lines, 64-byte aligned destination) to

@@ -155,7 +155,8 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const v1::Loca
         absl::StrCat("--actor_id=", i),
         "--env.task=" + command.task(),
         absl::StrCat("--env.num_envs=", command.envs_per_actor()),
-        absl::StrCat("--env.seed=", command.seed() * 100000 + i * command.envs_per_actor()),
+        absl::StrCat("--env.seed=",
+                     command.seed() * 100000 + uint64_t{i} * command.envs_per_actor()),
         "--replay_addresses=" + replay_list,
         "--learner_address=" + Loopback(c->learner_.grpc_port),
         absl::StrCat("--random_steps=", per(command.random_steps(), A))};
@@ -298,7 +299,7 @@ absl::StatusOr<LocalOutcome> LocalCluster::Run(const ShutdownSignal& shutdown) {
 void LocalCluster::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  auto stop_group = [](std::vector<Process*> group, absl::Duration timeout) {
+  auto stop_group = [](const std::vector<Process*>& group, absl::Duration timeout) {
     for (Process* p : group) {
       if (p->child) p->child->Signal(SIGTERM);
     }

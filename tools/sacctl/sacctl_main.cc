@@ -169,6 +169,7 @@ int RunStatus(int argc, char** argv) {
 
 void PrintMetadata(const v1::PolicyMetadata& m) {
   std::vector<std::string> hidden;
+  hidden.reserve(m.hidden_sizes_size());
   for (uint32_t h : m.hidden_sizes()) hidden.push_back(std::to_string(h));
   std::printf(
       "task %s, variant %s, version %llu, env steps %llu, updates %llu, "
@@ -223,6 +224,7 @@ int RunEval(int argc, char** argv) {
     dump_env0 = [&dump](const EpisodeStep& step) {
       if (!std::isnan(step.returns[0])) return absl::OkStatus();
       std::vector<std::string> row;
+      row.reserve(step.batch.obs_dim() + step.batch.act_dim());
       for (int j = 0; j < step.batch.obs_dim(); ++j) {
         row.push_back(absl::StrFormat("%.9g", step.batch.observations()[j]));
       }
@@ -246,6 +248,7 @@ int RunPlot(int argc, char** argv) {
       SAC_PYTHON, std::string(SAC_SOURCE_DIR) + "/tools/python/sac_cluster/plot.py"};
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
   std::vector<char*> cargs;
+  cargs.reserve(args.size() + 1);
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
   setenv("PYTHONPATH", (std::string(SAC_SOURCE_DIR) + "/tools/python").c_str(), 1);
@@ -263,7 +266,7 @@ int RunBench(int argc, char** argv) {
   }
   int failures = 0;
   for (const auto& name : names) {
-    const std::string path = dir + "/" + name;
+    const std::string path = absl::StrCat(dir, "/", name);
     if (access(path.c_str(), X_OK) != 0) {
       std::printf("== %s: not built (%s)\n", name.c_str(), path.c_str());
       ++failures;
