@@ -121,7 +121,7 @@ format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 # clang-tidy with .clang-tidy over our translation units (tools/lint.sh); any
-# finding fails. Not part of make test: about 25 minutes on 2 cores.
+# finding fails. Not part of make test: 10 minutes on an idle 2-core machine.
 lint: build
 	@tools/lint.sh $(CURDIR) $(BUILD) $(JOBS)
 
