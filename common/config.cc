@@ -259,10 +259,7 @@ absl::Status MergeConfigText(absl::string_view text, absl::string_view source, M
 
 absl::Status MergeConfigFile(const std::string& path, Message* config) {
   absl::StatusOr<std::string> text = ReadWholeFile(path);
-  if (!text.ok()) {
-    return absl::Status(text.status().code(), absl::StrCat("--config: cannot read '", path, "' (",
-                                                           text.status().message(), ")"));
-  }
+  if (!text.ok()) return Annotate(text.status(), "--config");
   return MergeConfigText(*text, path, config);
 }
 

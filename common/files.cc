@@ -90,10 +90,10 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError("cannot open", path, errno);
+  if (!in) return ErrnoError("cannot read", absl::StrCat("'", path, "'"), errno);
   std::ostringstream out;
   out << in.rdbuf();
-  if (in.bad()) return absl::InternalError(absl::StrCat("cannot read ", path));
+  if (in.bad()) return absl::InternalError(absl::StrCat("cannot read '", path, "'"));
   return std::move(out).str();
 }
 

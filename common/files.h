@@ -19,7 +19,8 @@ absl::Status MakeDirs(const std::string& path);
 // the old `path` is untouched. Thread-compatible (distinct paths only).
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
-// The whole file, or NOT_FOUND / PERMISSION_DENIED / an error naming the path.
+// The whole file, or NOT_FOUND / PERMISSION_DENIED / INTERNAL with the message
+// "cannot read '<path>': <reason>" (callers prefix what the file is for).
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
 }  // namespace sac

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
+#include "common/status.h"
 
 namespace sac {
 namespace {
@@ -10,10 +11,7 @@ namespace {
 // The file, or an error that starts with the flag's name (`what`) and the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
   absl::StatusOr<std::string> text = ReadWholeFile(path);
-  if (!text.ok()) {
-    return absl::Status(text.status().code(), absl::StrCat(what, ": cannot read '", path, "' (",
-                                                           text.status().message(), ")"));
-  }
+  if (!text.ok()) return Annotate(text.status(), what);
   return text;
 }
 

@@ -368,10 +368,7 @@ absl::StatusOr<SafetensorsFile> ParseSafetensors(absl::string_view bytes) {
 
 absl::StatusOr<SafetensorsFile> ReadSafetensorsFile(const std::string& path) {
   absl::StatusOr<std::string> bytes = ReadWholeFile(path);
-  if (!bytes.ok()) {
-    return absl::Status(bytes.status().code(),
-                        absl::StrCat("cannot read '", path, "' (", bytes.status().message(), ")"));
-  }
+  if (!bytes.ok()) return bytes.status();
   auto parsed = ParseSafetensors(*bytes);
   if (!parsed.ok()) return Annotate(parsed.status(), path);
   return parsed;
