@@ -16,16 +16,17 @@ if [ ! -f "$build/compile_commands.json" ]; then
   echo "lint: $build/compile_commands.json is missing: configure the build first (make build)" >&2
   exit 2
 fi
-# Our sources: files of the listed folders that the build compiles.
-mapfile -t files < <(python3 - "$src" "$build/compile_commands.json" <<'PY'
+# Our sources: every .cc the build compiles from the source tree (generated
+# code lives in the build tree and is left out).
+mapfile -t files < <(python3 - "$src" "$build" "$build/compile_commands.json" <<'PY'
 import json, os, sys
-src, db = sys.argv[1], sys.argv[2]
-ours = ("common", "policy", "envs", "replay_server", "replay_client", "learner", "actor", "tools", "tests", "bench")
+src, build, db = sys.argv[1], sys.argv[2], sys.argv[3]
 seen = set()
 for entry in json.load(open(db)):
     path = os.path.normpath(os.path.join(entry["directory"], entry["file"]))
     rel = os.path.relpath(path, src)
-    if rel.split(os.sep)[0] in ours and rel.endswith(".cc") and rel not in seen:
+    in_build = os.path.commonpath([path, build]) == build
+    if not rel.startswith("..") and not in_build and rel.endswith(".cc") and rel not in seen:
         seen.add(rel)
         print(rel)
 PY
