@@ -5,6 +5,7 @@
 #include "learner/sac_learner.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/cpu/Utils.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -111,6 +112,18 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& spec) {
         absl::StrCat("device '", spec, "' requested but only ", count, " CUDA device(s) exist"));
   }
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+// Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16, as
+// cpuinfo reports them to LibTorch). Without either, oneDNN would emulate the
+// products, slower than float32.
+bool CpuHasBf16Products() {
+  const auto caps = at::cpu::get_cpu_capabilities();
+  for (const char* flag : {"avx512_bf16", "amx_bf16"}) {
+    const auto it = caps.find(flag);
+    if (it != caps.end() && it->second.isBool() && it->second.toBool()) return true;
+  }
+  return false;
 }
 
 // Replaces every tensor of `nets` (and `extra`, when given) by a view into one
@@ -221,6 +234,7 @@ absl::Status SacLearner::Impl::Init() {
       v_mlp = MakeMlp(v, 0, v_grads);
       v_target_mlp = MakeMlp(v_target, 0, {});
     }
+    if (bf16) MakeBf16Weights();
   }
 
   std::vector<float> scale(act_dim), bias(act_dim);
@@ -324,6 +338,18 @@ absl::StatusOr<std::unique_ptr<SacLearner>> SacLearner::Create(const v1::SacConf
     impl->config = config;
     impl->v2 = config.variant() == "v2";
     impl->manual = options.tuning.manual_backward && impl->device.is_cpu();
+    impl->bf16 = config.matmul_dtype() == "bfloat16";
+    if (impl->bf16 && !impl->manual) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sac.matmul_dtype=bfloat16 applies to the hand-written CPU update; device '",
+                       options.device, "'", impl->device.is_cpu() ? " with autograd" : "",
+                       " runs in float32: use sac.matmul_dtype=float32"));
+    }
+    if (impl->bf16 && !CpuHasBf16Products()) {
+      return absl::FailedPreconditionError(
+          "sac.matmul_dtype=bfloat16: this CPU has no bfloat16 products (neither AVX512-BF16 "
+          "nor AMX-BF16); use sac.matmul_dtype=float32");
+    }
     if (impl->config.hidden_sizes_size() == 0) {
       impl->config.add_hidden_sizes(256);
       impl->config.add_hidden_sizes(256);

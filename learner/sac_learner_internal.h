@@ -109,15 +109,28 @@ NamedArray ToNamed(const std::string& name, const torch::Tensor& t);
 struct Layer {
   torch::Tensor w, b;    // [out, in], [out]
   torch::Tensor gw, gb;  // gradients (undefined for target networks)
+  torch::Tensor w16;     // bfloat16 copy of w (sac.matmul_dtype=bfloat16 only)
 };
 using Mlp = std::vector<Layer>;
 
 // One MLP evaluation's buffers in the hand-written update, allocated once per
 // batch size: hidden outputs (after ReLU), the gradients at the hidden layers'
-// pre-activations, the output and its gradient.
+// pre-activations, the output and its gradient. With bfloat16 products, also
+// bfloat16 copies of the input, the hidden outputs and their gradients (the
+// operands of the hidden layers' products).
 struct Trace {
   std::vector<torch::Tensor> h, gh;
   torch::Tensor out, gout;
+  torch::Tensor x16;
+  std::vector<torch::Tensor> h16, g16;
+};
+
+// Scratch for the bfloat16 results of the hidden layers' products before they
+// are widened into their float32 destinations; grows to the largest product
+// in the first update, then is reused.
+struct Bf16Scratch {
+  torch::Tensor buffer;
+  torch::Tensor Result(int64_t rows, int64_t cols);
 };
 
 // The layers of `net` (copy `c` of a twin), with gradient views from `grads`
@@ -133,6 +146,7 @@ struct SacLearner::Impl {
   torch::Device device = torch::kCPU;
   bool v2 = false;
   bool manual = true;  // the hand-written update (CPU); false: LibTorch autograd
+  bool bf16 = false;   // sac.matmul_dtype=bfloat16 (hand-written update only)
   std::vector<int64_t> hidden;
   double reward_scale = 1;
   double target_entropy = 0;
@@ -157,6 +171,9 @@ struct SacLearner::Impl {
   std::vector<std::string> param_names;
   std::vector<torch::Tensor> targets;
   std::vector<std::string> target_names;
+  // bfloat16 copies of flat_params and flat_targets (bf16 only), refreshed at
+  // the start of every hand-written update; the layers' w16 are views of them.
+  torch::Tensor flat_params16, flat_targets16;
 
   // The hand-written update's view of the networks and its buffers.
   internal::Mlp policy_mlp, q_mlp[2], q_target_mlp[2], v_mlp, v_target_mlp;
@@ -174,6 +191,7 @@ struct SacLearner::Impl {
     torch::Tensor packed_action;               // [B, A] scratch
     std::vector<int64_t> active[2];  // fresh rows where Q_c is the min (gets J_pi's gradient)
     torch::Tensor log_prob, log_prob_next, tanh_u, std_eps, q_hat;
+    internal::Bf16Scratch scratch16;
   } work;
 
   torch::Generator train_gen;  // policy noise of updates (CPU)
@@ -192,6 +210,8 @@ struct SacLearner::Impl {
   // One hand-written update (sac_update_manual.cc, CPU); noise as Step's, on the host.
   UpdateMetrics ManualStep(const HostBatch& batch, const float* noise);
   void PrepareWork(int64_t batch);
+  // bf16: the bfloat16 copies of the weights and their views in the layers.
+  void MakeBf16Weights();
   // Adam on every trained tensor (gradients in flat_grads), then Polyak.
   void OptimizerStep();
   // Every state tensor by internal name (checkpoint contents; sac_learner_files.cc).

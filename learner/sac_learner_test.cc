@@ -247,6 +247,53 @@ TEST(SacLearnerTest, TuningSwitchesDoNotChangeTheMath) {
   }
 }
 
+TEST(SacLearnerTest, BfloatProductsOnlyInTheHandWrittenUpdate) {
+  v1::SacConfig c = Config("v2");
+  c.set_matmul_dtype("float16");
+  EXPECT_EQ(SacLearner::Create(c, Options()).status().code(), absl::StatusCode::kInvalidArgument);
+  c.set_matmul_dtype("bfloat16");
+  LearnerOptions o = Options();
+  o.tuning.manual_backward = false;
+  const absl::Status autograd = SacLearner::Create(c, o).status();
+  EXPECT_EQ(autograd.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(autograd.message().find("applies to the hand-written CPU update"), std::string::npos)
+      << autograd;
+}
+
+// bfloat16 products: the Q rows stacked or not give the same update (each
+// product row depends only on its own operand row), and the update differs
+// from float32's (the products really ran in bfloat16).
+TEST(SacLearnerTest, BfloatUpdateSameStackedOrNot) {
+  for (const std::string variant : {"v1", "v2"}) {
+    v1::SacConfig c = Config(variant);
+    c.set_matmul_dtype("bfloat16");
+    std::vector<std::vector<NamedArray>> results;
+    for (const bool stack : {true, false}) {
+      LearnerOptions o = Options();
+      o.tuning.stack_q_rows = stack;
+      auto learner = SacLearner::Create(c, o);
+      if (!learner.ok()) {
+        ASSERT_EQ(learner.status().code(), absl::StatusCode::kFailedPrecondition);
+        GTEST_SKIP() << learner.status();  // a CPU without bfloat16 products
+      }
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE((*learner)->Update(MakeBatch(32, i).host(32)).ok());
+      results.push_back(SacLearnerTesting::AllTensors(**learner));
+    }
+    std::unique_ptr<SacLearner> f32 = MakeLearner(variant);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(f32->Update(MakeBatch(32, i).host(32)).ok());
+    const std::vector<NamedArray> float32 = SacLearnerTesting::AllTensors(*f32);
+    int differ = 0;
+    for (size_t t = 0; t < results[0].size(); ++t) {
+      for (size_t k = 0; k < results[0][t].values.size(); ++k) {
+        ASSERT_NEAR(results[1][t].values[k], results[0][t].values[k], 1e-5)
+            << variant << " " << results[0][t].name << "[" << k << "]";
+      }
+      differ += results[0][t].values != float32[t].values;
+    }
+    EXPECT_GT(differ, 10) << variant;
+  }
+}
+
 TEST(SacLearnerTest, CheckpointRestoresStateAndNoise) {
   const std::string dir = ::testing::TempDir();
   for (const std::string variant : {"v1", "v2"}) {

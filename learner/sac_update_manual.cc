@@ -4,6 +4,14 @@
 // buffer, preallocated buffers per batch size, and the elementwise steps fused
 // (sac_kernels.h). bench/learner_throughput measures it against the autograd
 // update and a plain PyTorch loop.
+//
+// sac.matmul_dtype=bfloat16: the products of the hidden layers (forward,
+// weight gradient, input gradient) multiply bfloat16 copies of their operands
+// (oneDNN on AVX512-BF16/AMX: float32 accumulation, the result rounded to
+// bfloat16, as under autocast) and widen the result into the same float32
+// buffers; the output layers (Q, V, the policy's mean/log-std head: narrow,
+// and where the losses are read), the weights, gradients, Adam and every
+// elementwise step stay float32 (docs/learner.md "bfloat16 products").
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -37,19 +45,34 @@ Mlp MakeMlp(const Net& net, int c, const std::vector<Tensor>& grads) {
   return m;
 }
 
+Tensor Bf16Scratch::Result(int64_t rows, int64_t cols) {
+  if (!buffer.defined() || buffer.numel() < rows * cols) {
+    buffer = torch::empty({rows * cols}, torch::kBFloat16);
+  }
+  return buffer.narrow(0, 0, rows * cols).view({rows, cols});
+}
+
 }  // namespace internal
 
 namespace {
 
-Trace MakeTrace(const Mlp& m, int64_t rows) {
+using internal::Bf16Scratch;
+
+// `bf16`: also the bfloat16 operand copies of the hidden layers' products.
+Trace MakeTrace(const Mlp& m, int64_t rows, bool bf16) {
   Trace t;
   const auto opts = m[0].w.options();
   for (size_t i = 0; i + 1 < m.size(); ++i) {
     t.h.push_back(torch::empty({rows, m[i].w.size(0)}, opts));
     t.gh.push_back(torch::empty({rows, m[i].w.size(0)}, opts));
+    if (bf16) {
+      t.h16.push_back(torch::empty({rows, m[i].w.size(0)}, opts.dtype(torch::kBFloat16)));
+      t.g16.push_back(torch::empty({rows, m[i].w.size(0)}, opts.dtype(torch::kBFloat16)));
+    }
   }
   t.out = torch::empty({rows, m.back().w.size(0)}, opts);
   t.gout = torch::empty({rows, m.back().w.size(0)}, opts);
+  if (bf16) t.x16 = torch::empty({rows, m[0].w.size(1)}, opts.dtype(torch::kBFloat16));
   return t;
 }
 
@@ -60,18 +83,43 @@ Trace TraceRows(const Trace& t, int64_t start, int64_t rows) {
   for (const Tensor& g : t.gh) out.gh.push_back(g.narrow(0, start, rows));
   out.out = t.out.narrow(0, start, rows);
   out.gout = t.gout.narrow(0, start, rows);
+  if (t.x16.defined()) out.x16 = t.x16.narrow(0, start, rows);
+  for (const Tensor& h : t.h16) out.h16.push_back(h.narrow(0, start, rows));
+  for (const Tensor& g : t.g16) out.g16.push_back(g.narrow(0, start, rows));
   return out;
 }
 
+// out (float32) = a16 b16 for bfloat16 operands: the product's bfloat16 result
+// in scratch, widened into out (accumulate: added to out).
+void ProductBf16(Bf16Scratch& scratch, const Tensor& a16, const Tensor& b16, Tensor& out,
+                 bool accumulate = false) {
+  Tensor r = scratch.Result(out.size(0), out.size(1));
+  at::mm_out(r, a16, b16);
+  if (accumulate) {
+    out.add_(r);
+  } else {
+    out.copy_(r);
+  }
+}
+
 // Forward pass into t's buffers: h_{l+1} = relu(h_l W_l^T + b_l), none after the last
-// (the product with beta = 0, then bias and ReLU in one pass).
-void Forward(const Mlp& m, const Tensor& x, Trace& t) {
+// (the product with beta = 0, then bias and ReLU in one pass). With `bf16`
+// (scratch), the hidden layers' products read bfloat16 copies of x, the h and
+// the weights.
+void Forward(const Mlp& m, const Tensor& x, Trace& t, Bf16Scratch* bf16) {
   Tensor in = x;
+  if (bf16 != nullptr) t.x16.copy_(x);
   for (size_t l = 0; l < m.size(); ++l) {
-    Tensor& out = l + 1 < m.size() ? t.h[l] : t.out;
-    at::mm_out(out, in, m[l].w.t());
-    kernels::AddBias(out.size(0), out.size(1), m[l].b.data_ptr<float>(), l + 1 < m.size(),
+    const bool hidden = l + 1 < m.size();
+    Tensor& out = hidden ? t.h[l] : t.out;
+    if (bf16 != nullptr && hidden) {
+      ProductBf16(*bf16, l == 0 ? t.x16 : t.h16[l - 1], m[l].w16.t(), out);
+    } else {
+      at::mm_out(out, in, m[l].w.t());
+    }
+    kernels::AddBias(out.size(0), out.size(1), m[l].b.data_ptr<float>(), hidden,
                      out.data_ptr<float>());
+    if (bf16 != nullptr && hidden) t.h16[l].copy_(out);
     in = out;
   }
 }
@@ -80,9 +128,10 @@ void Forward(const Mlp& m, const Tensor& x, Trace& t) {
 // `weights`, every layer's weight and bias gradient is written (overwritten)
 // into the layer's gradient views. With `input_grad`, dL/d x[:, from:] is
 // written (accumulate: added) there: the gradient to the action columns of a
-// Q-function's input.
+// Q-function's input. With `bf16`, the hidden layers' products read the
+// bfloat16 copies Forward left in t (of the same x).
 void Backward(const Mlp& m, const Tensor& x, Trace& t, bool weights, Tensor* input_grad,
-              int64_t from, bool accumulate) {
+              int64_t from, bool accumulate, Bf16Scratch* bf16) {
   const size_t layers = m.size();
   const int64_t rows = x.size(0);
   Tensor g = t.gout;
@@ -97,6 +146,28 @@ void Backward(const Mlp& m, const Tensor& x, Trace& t, bool weights, Tensor* inp
           weights ? m[l].gb.data_ptr<float>() : nullptr, t.gh[l - 1].data_ptr<float>(),
           weights ? m[l - 1].gb.data_ptr<float>() : nullptr);
       g = t.gh[l - 1];
+      continue;
+    }
+    if (bf16 != nullptr && l + 1 < layers) {
+      // A hidden layer in bfloat16: g's copy, then the same three products.
+      Tensor g16 = t.g16[l];
+      g16.copy_(g);
+      const Tensor& in16 = l == 0 ? t.x16 : t.h16[l - 1];
+      if (weights) {
+        Tensor gw = m[l].gw;
+        ProductBf16(*bf16, g16.t(), in16, gw);
+      }
+      if (l > 0) {
+        Tensor& gin = t.gh[l - 1];
+        ProductBf16(*bf16, g16, m[l].w16, gin);
+        kernels::ReluBackward(rows, gin.size(1), in.data_ptr<float>(), in.size(1),
+                              gin.data_ptr<float>(), gin.size(1),
+                              weights ? m[l - 1].gb.data_ptr<float>() : nullptr);
+        g = gin;
+      } else if (input_grad != nullptr) {
+        ProductBf16(*bf16, g16, m[0].w16.narrow(1, from, m[0].w16.size(1) - from), *input_grad,
+                    accumulate);
+      }
       continue;
     }
     if (weights) {
@@ -136,7 +207,7 @@ void Backward(const Mlp& m, const Tensor& x, Trace& t, bool weights, Tensor* inp
 // constant). `packed_action` is scratch [n, A].
 void BackwardStacked(const Mlp& m, const Tensor& x, Trace& t, int64_t n,
                      const std::vector<int64_t>& active, Tensor& packed_action, Tensor& grad_action,
-                     int64_t from) {
+                     int64_t from, Bf16Scratch* bf16) {
   const size_t layers = m.size();
   const int64_t k = static_cast<int64_t>(active.size());
   const int64_t* rows = active.data();
@@ -157,10 +228,24 @@ void BackwardStacked(const Mlp& m, const Tensor& x, Trace& t, int64_t n,
     const Tensor& in = l == 0 ? x : t.h[l - 1];
     const int64_t cols = in.size(1);
     Tensor gw = m[l].gw;
-    at::mm_out(gw, g.narrow(0, 0, n).t(), in.narrow(0, 0, n));
+    // Every layer below the head is hidden: with bf16 its products read
+    // bfloat16 copies (g's made here, the input's by Forward).
+    Tensor g16;
+    if (bf16 != nullptr) {
+      g16 = t.g16[l].narrow(0, 0, n + k);
+      g16.copy_(g);
+      const Tensor& in16 = l == 0 ? t.x16 : t.h16[l - 1];
+      ProductBf16(*bf16, g16.narrow(0, 0, n).t(), in16.narrow(0, 0, n), gw);
+    } else {
+      at::mm_out(gw, g.narrow(0, 0, n).t(), in.narrow(0, 0, n));
+    }
     if (l > 0) {
       Tensor gin = t.gh[l - 1].narrow(0, 0, n + k);
-      at::mm_out(gin, g, m[l].w);
+      if (bf16 != nullptr) {
+        ProductBf16(*bf16, g16, m[l].w16, gin);
+      } else {
+        at::mm_out(gin, g, m[l].w);
+      }
       const float* h = in.data_ptr<float>();
       float* gp = gin.data_ptr<float>();
       kernels::ReluBackward(n, cols, h, cols, gp, cols, m[l - 1].gb.data_ptr<float>());
@@ -168,7 +253,12 @@ void BackwardStacked(const Mlp& m, const Tensor& x, Trace& t, int64_t n,
       g = gin;
     } else {
       Tensor packed = packed_action.narrow(0, 0, k);
-      at::mm_out(packed, g.narrow(0, n, k), m[0].w.narrow(1, from, m[0].w.size(1) - from));
+      if (bf16 != nullptr) {
+        ProductBf16(*bf16, g16.narrow(0, n, k), m[0].w16.narrow(1, from, m[0].w16.size(1) - from),
+                    packed);
+      } else {
+        at::mm_out(packed, g.narrow(0, n, k), m[0].w.narrow(1, from, m[0].w.size(1) - from));
+      }
       kernels::ScatterAddRows(k, packed.size(1), rows, packed.data_ptr<float>(),
                               grad_action.data_ptr<float>());
     }
@@ -177,29 +267,46 @@ void BackwardStacked(const Mlp& m, const Tensor& x, Trace& t, int64_t n,
 
 }  // namespace
 
+void SacLearner::Impl::MakeBf16Weights() {
+  flat_params16 = torch::empty({flat_params.numel()}, torch::kBFloat16);
+  flat_targets16 = torch::empty({flat_targets.numel()}, torch::kBFloat16);
+  // Each layer's w16: the view of the bfloat16 copy at w's place in its flat buffer.
+  auto shadow = [&](internal::Layer& l) {
+    const bool trained = l.w.is_alias_of(flat_params);
+    const Tensor& flat32 = trained ? flat_params : flat_targets;
+    const Tensor& flat16 = trained ? flat_params16 : flat_targets16;
+    l.w16 = flat16.as_strided(l.w.sizes(), l.w.strides(),
+                              l.w.storage_offset() - flat32.storage_offset());
+  };
+  for (Mlp* m : {&policy_mlp, &q_mlp[0], &q_mlp[1], &q_target_mlp[0], &q_target_mlp[1], &v_mlp,
+                 &v_target_mlp}) {
+    for (internal::Layer& l : *m) shadow(l);
+  }
+}
+
 void SacLearner::Impl::PrepareWork(int64_t n) {
   if (work.batch == n) return;
   const auto opts = flat_params.options();
   const int64_t o = options.obs_dim, a = options.act_dim;
   Work w;
   w.batch = n;
-  w.policy = MakeTrace(policy_mlp, n);
+  w.policy = MakeTrace(policy_mlp, n, bf16);
   w.xq_both = torch::empty({2 * n, o + a}, opts);
   w.xq_data = w.xq_both.narrow(0, 0, n);
   w.xq_fresh = w.xq_both.narrow(0, n, n);
   for (int c = 0; c < 2; ++c) {
-    w.q_both[c] = MakeTrace(q_mlp[c], 2 * n);
+    w.q_both[c] = MakeTrace(q_mlp[c], 2 * n, bf16);
     w.q_data[c] = TraceRows(w.q_both[c], 0, n);
     w.q_fresh[c] = TraceRows(w.q_both[c], n, n);
   }
   if (v2) {
-    w.policy_next = MakeTrace(policy_mlp, n);
-    for (int c = 0; c < 2; ++c) w.q_next[c] = MakeTrace(q_target_mlp[c], n);
+    w.policy_next = MakeTrace(policy_mlp, n, bf16);
+    for (int c = 0; c < 2; ++c) w.q_next[c] = MakeTrace(q_target_mlp[c], n, bf16);
     w.xq_next = torch::empty({n, o + a}, opts);
     w.log_prob_next = torch::empty({n}, opts);
   } else {
-    w.v = MakeTrace(v_mlp, n);
-    w.v_next = MakeTrace(v_target_mlp, n);
+    w.v = MakeTrace(v_mlp, n, bf16);
+    w.v_next = MakeTrace(v_target_mlp, n, bf16);
   }
   w.grad_action = torch::empty({n, a}, opts);
   w.packed_action = torch::empty({n, a}, opts);
@@ -226,6 +333,14 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
   auto wrap = [](const float* data, int64_t rows, int64_t cols) {
     return torch::from_blob(const_cast<float*>(data), {rows, cols}, torch::kFloat);
   };
+  Bf16Scratch* bf = nullptr;
+  if (bf16) {
+    // This update's bfloat16 weights (the float32 ones changed in the last
+    // update, or in a checkpoint load).
+    flat_params16.copy_(flat_params);
+    flat_targets16.copy_(flat_targets);
+    bf = &w.scratch16;
+  }
   const Tensor obs = wrap(b.obs, n, o);
   const Tensor next_obs = wrap(b.next_obs, n, o);
   // Q inputs (s, a): the observation columns, then the action columns.
@@ -247,18 +362,18 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
   {
     std::vector<float> next_value(n);
     if (v2) {
-      Forward(policy_mlp, next_obs, w.policy_next);
+      Forward(policy_mlp, next_obs, w.policy_next, bf);
       fill_obs(w.xq_next, b.next_obs);
       kernels::SquashForward(squash, n, w.policy_next.out.data_ptr<float>(), noise,
                              w.xq_next.data_ptr<float>() + o, o + a,
                              w.log_prob_next.data_ptr<float>(), nullptr, nullptr);
-      for (int c = 0; c < 2; ++c) Forward(q_target_mlp[c], w.xq_next, w.q_next[c]);
+      for (int c = 0; c < 2; ++c) Forward(q_target_mlp[c], w.xq_next, w.q_next[c], bf);
       const float* q1 = w.q_next[0].out.data_ptr<float>();
       const float* q2 = w.q_next[1].out.data_ptr<float>();
       const float* lp = w.log_prob_next.data_ptr<float>();
       for (int64_t i = 0; i < n; ++i) next_value[i] = std::min(q1[i], q2[i]) - alpha * lp[i];
     } else {
-      Forward(v_target_mlp, next_obs, w.v_next);
+      Forward(v_target_mlp, next_obs, w.v_next, bf);
       const float* vn = w.v_next.out.data_ptr<float>();
       for (int64_t i = 0; i < n; ++i) next_value[i] = vn[i];
     }
@@ -272,7 +387,7 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
 
   // One policy sample at s (noise block 0 in v1, 1 in v2), reused by J_V's
   // target (v1), J_pi and J(alpha).
-  Forward(policy_mlp, obs, w.policy);
+  Forward(policy_mlp, obs, w.policy, bf);
   const double log_std_sum =
       kernels::SquashForward(squash, n, w.policy.out.data_ptr<float>(), noise + (v2 ? n * a : 0),
                              w.xq_fresh.data_ptr<float>() + o, o + a, w.log_prob.data_ptr<float>(),
@@ -281,13 +396,13 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
   const bool stacked = options.tuning.stack_q_rows && q_mlp[0].size() >= 2;
   for (int c = 0; c < 2; ++c) {
     if (stacked) {
-      Forward(q_mlp[c], w.xq_both, w.q_both[c]);
+      Forward(q_mlp[c], w.xq_both, w.q_both[c], bf);
     } else {
-      Forward(q_mlp[c], w.xq_fresh, w.q_fresh[c]);
-      Forward(q_mlp[c], w.xq_data, w.q_data[c]);
+      Forward(q_mlp[c], w.xq_fresh, w.q_fresh[c], bf);
+      Forward(q_mlp[c], w.xq_data, w.q_data[c], bf);
     }
   }
-  if (!v2) Forward(v_mlp, obs, w.v);
+  if (!v2) Forward(v_mlp, obs, w.v, bf);
 
   // Losses, their gradients at the networks' outputs, and the metrics.
   const float* lp = w.log_prob.data_ptr<float>();
@@ -335,18 +450,18 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
   for (int c = 0; c < 2; ++c) {
     if (stacked) {
       BackwardStacked(q_mlp[c], w.xq_both, w.q_both[c], n, w.active[c], w.packed_action,
-                      w.grad_action, o);
+                      w.grad_action, o, bf);
       continue;
     }
-    Backward(q_mlp[c], w.xq_data, w.q_data[c], /*weights=*/true, nullptr, 0, false);
+    Backward(q_mlp[c], w.xq_data, w.q_data[c], /*weights=*/true, nullptr, 0, false, bf);
     // J_pi through the fresh action, the Q weights held constant.
     Backward(q_mlp[c], w.xq_fresh, w.q_fresh[c], /*weights=*/false, &w.grad_action, o,
-             /*accumulate=*/c == 1);
+             /*accumulate=*/c == 1, bf);
   }
   kernels::SquashBackward(squash, n, w.policy.out.data_ptr<float>(), w.tanh_u.data_ptr<float>(),
                           w.std_eps.data_ptr<float>(), w.grad_action.data_ptr<float>(),
                           alpha * inv_n, w.policy.gout.data_ptr<float>());
-  Backward(policy_mlp, obs, w.policy, /*weights=*/true, nullptr, 0, false);
+  Backward(policy_mlp, obs, w.policy, /*weights=*/true, nullptr, 0, false, bf);
   double j_alpha = kNaN;
   if (v2) {
     // J(alpha) = mean[-log_alpha (log pi + H-bar)]: d/d log_alpha = -mean(log pi + H-bar).
@@ -355,7 +470,7 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
     j_alpha = -static_cast<double>(la) * mean_term;
     grads.back().data_ptr<float>()[0] = static_cast<float>(-mean_term);
   } else {
-    Backward(v_mlp, obs, w.v, /*weights=*/true, nullptr, 0, false);
+    Backward(v_mlp, obs, w.v, /*weights=*/true, nullptr, 0, false, bf);
   }
 
   OptimizerStep();

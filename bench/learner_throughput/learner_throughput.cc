@@ -4,7 +4,10 @@
 //     (bench/reference/python_sac_loop.py, the golden test's reference),
 //   - sb3: Stable-Baselines3's SAC train step (v2 only; its own venv),
 //   - ceiling: the FLOPs of every matrix product of one update (forward and
-//     backward) over the matmul throughput measured at exactly those shapes.
+//     backward) over the float32 matmul throughput measured at exactly those
+//     shapes.
+// Beside our float32 update: the same update with sac.matmul_dtype=bfloat16
+// (bf16/s), its ratio to ours in float32 and to the float32 ceiling.
 // HalfCheetah sizes (obs 17, act 6), batch 256, 2x256 networks, CPU.
 // Figures are updates per wall-clock second (the best of interleaved windows)
 // and, beside them, per CPU-second of the process (all its threads), which a
@@ -203,10 +206,11 @@ LearnerOptions BenchOptions(int threads, const std::string& device, const Learne
 class Runner {
  public:
   Runner(const std::string& variant, int threads, const std::string& device,
-         const LearnerTuning& tuning)
+         const LearnerTuning& tuning, const std::string& matmul_dtype = "float32")
       : threads_(threads) {
     v1::SacConfig config;
     config.set_variant(variant);
+    config.set_matmul_dtype(matmul_dtype);
     auto learner = SacLearner::Create(config, BenchOptions(threads, device, tuning));
     if (!learner.ok()) {
       std::printf("  error: %s\n", learner.status().ToString().c_str());
@@ -340,18 +344,21 @@ int Main(int argc, char** argv) {
       "%.1f s per figure (best of %d windows; ceiling windows interleaved with ours)\n",
       static_cast<long long>(kBatch), static_cast<long long>(kObs), static_cast<long long>(kAct),
       static_cast<long long>(kHidden), device.c_str(), seconds, kWindows);
-  std::printf("%-8s %-7s %10s %10s %10s %10s %8s %10s %12s %10s %12s %10s\n", "variant", "threads",
-              "ours/s", "python/s", "sb3/s", "ceiling/s", "GFLOP", "GFLOP/s", "ours/ceiling",
-              "ours/cpu-s", "ceiling/cpu-s", "(cpu ratio)");
+  std::printf("%-8s %-7s %10s %10s %10s %10s %8s %10s %12s %10s %12s %10s %10s %9s %12s\n",
+              "variant", "threads", "ours/s", "python/s", "sb3/s", "ceiling/s", "GFLOP", "GFLOP/s",
+              "ours/ceiling", "ours/cpu-s", "ceiling/cpu-s", "(cpu ratio)", "bf16/s", "bf16/ours",
+              "bf16/ceiling");
   for (const std::string& variant : variants) {
     for (const int threads : thread_counts) {
       // The best of kWindows windows each (on a shared machine the others'
       // load only ever slows a window down), ceiling and ours interleaved.
       Runner ours(variant, threads, device, LearnerTuning{});
+      Runner bf16(variant, threads, device, LearnerTuning{}, "bfloat16");
       CeilingMeter meter(variant);
       for (int window = 0; window < kWindows && ours.ok(); ++window) {
         meter.Measure(seconds / kWindows);
         ours.Window(seconds / kWindows);
+        bf16.Window(seconds / kWindows);
       }
       const Ceiling c = meter.Result();
       struct {
@@ -369,11 +376,15 @@ int Main(int argc, char** argv) {
                                        "/bench/reference/sb3_train_step.py --threads ", threads,
                                        " --seconds ", seconds));
       }
-      std::printf("%-8s %-7d %10s %10s %10s %10.1f %8.3f %10.1f %11.0f%% %10s %12.1f %9.0f%%\n",
-                  variant.c_str(), threads, Fmt(m.ours).c_str(), Fmt(py).c_str(), Fmt(sb).c_str(),
-                  c.updates_per_s, c.gflop, c.gflops, 100.0 * m.ours / c.updates_per_s,
-                  Fmt(ours_cpu).c_str(), c.updates_per_cpu_s,
-                  100.0 * ours_cpu / c.updates_per_cpu_s);
+      const double b = bf16.best();
+      std::printf(
+          "%-8s %-7d %10s %10s %10s %10.1f %8.3f %10.1f %11.0f%% %10s %12.1f %9.0f%% %10s %8s "
+          "%12s\n",
+          variant.c_str(), threads, Fmt(m.ours).c_str(), Fmt(py).c_str(), Fmt(sb).c_str(),
+          c.updates_per_s, c.gflop, c.gflops, 100.0 * m.ours / c.updates_per_s,
+          Fmt(ours_cpu).c_str(), c.updates_per_cpu_s, 100.0 * ours_cpu / c.updates_per_cpu_s,
+          Fmt(b).c_str(), b < 0 ? "n/a" : absl::StrFormat("%.2fx", b / m.ours).c_str(),
+          b < 0 ? "n/a" : absl::StrFormat("%.0f%%", 100.0 * b / c.updates_per_s).c_str());
       std::fflush(stdout);
     }
   }

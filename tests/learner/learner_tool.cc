@@ -110,6 +110,7 @@ NamedArray Bytes(const std::string& name, const std::vector<uint8_t>& v) {
 int Golden(const std::map<std::string, std::string>& flags) {
   v1::SacConfig config;
   config.set_variant(Flag(flags, "variant", "v1"));
+  config.set_matmul_dtype(Flag(flags, "matmul_dtype", "float32"));
   const std::string out = Flag(flags, "out");
   const LearnerOptions o = Options(1);
   auto learner = SacLearner::Create(config, o);
@@ -159,6 +160,7 @@ int Golden(const std::map<std::string, std::string>& flags) {
 int Train(const std::map<std::string, std::string>& flags) {
   v1::SacConfig config;
   config.set_variant(Flag(flags, "variant", "v1"));
+  config.set_matmul_dtype(Flag(flags, "matmul_dtype", "float32"));
   int threads = 1;
   uint64_t steps = 0;
   if (!absl::SimpleAtoi(Flag(flags, "threads", "1"), &threads) ||
@@ -184,6 +186,7 @@ int Train(const std::map<std::string, std::string>& flags) {
 int Snapshot(const std::map<std::string, std::string>& flags) {
   v1::SacConfig config;
   config.set_variant(Flag(flags, "variant", "v1"));
+  config.set_matmul_dtype(Flag(flags, "matmul_dtype", "float32"));
   const std::string out = Flag(flags, "out");
   const LearnerOptions o = Options(1);
   auto learner = SacLearner::Create(config, o);

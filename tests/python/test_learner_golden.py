@@ -36,43 +36,50 @@ def load(path):
         return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
 
 
-def run_golden(variant, tmp_path):
+def run_golden(variant, tmp_path, matmul_dtype="float32"):
     assert os.path.exists(TOOL), f"{TOOL} is not built (ninja sac_learner_tool)"
-    subprocess.run([TOOL, "golden", f"--variant={variant}", f"--out={tmp_path}"], check=True)
+    run = subprocess.run([TOOL, "golden", f"--variant={variant}", f"--out={tmp_path}",
+                          f"--matmul_dtype={matmul_dtype}"], capture_output=True, text=True)
+    if run.returncode != 0 and "this CPU has no bfloat16 products" in run.stderr:
+        # The learner refuses bfloat16 on such a CPU, in one line (checked here).
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+        pytest.skip(run.stderr.strip())
+    assert run.returncode == 0, run.stderr
     before, config = load(os.path.join(tmp_path, "before.safetensors"))
     after, metrics = load(os.path.join(tmp_path, "after.safetensors"))
     return before, config, after, metrics
+
+
+def make_reference(variant, before, config, dtype):
+    """The plain PyTorch update in `dtype` from the golden run's state."""
+    obs_dim = before["batch.obs"].shape[1]
+    act_dim = before["batch.action"].shape[1]
+    torch.set_default_dtype(dtype)
+    try:
+        ref = ReferenceSac(
+            variant, obs_dim, act_dim, [int(h) for h in config["hidden"].strip("[]").split(",")],
+            before["action_low"].to(dtype), before["action_high"].to(dtype),
+            lr=float(config["learning_rate"]), gamma=float(config["gamma"]),
+            tau=float(config["tau"]), reward_scale=float(config["reward_scale"]),
+            temperature=float(config["temperature"]),
+            target_entropy=float(config["target_entropy"]),
+            log_std_min=float(config["log_std_min"]), log_std_max=float(config["log_std_max"]))
+        ref.load({k: v.to(dtype) for k, v in before.items()})
+        b = {k: v.to(dtype) for k, v in before.items() if k.startswith("batch.") or k == "noise"}
+        ref_metrics = ref.update(b["batch.obs"], b["batch.action"], b["batch.reward"],
+                                 b["batch.next_obs"], b["batch.terminated"],
+                                 b["batch.truncated"], b["noise"])
+        return ref, ref_metrics
+    finally:
+        torch.set_default_dtype(torch.float32)
 
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 def test_one_update_matches_plain_pytorch(variant, tmp_path):
     torch.set_num_threads(1)
     before, config, after, metrics = run_golden(variant, tmp_path)
-    obs_dim = before["batch.obs"].shape[1]
-    act_dim = before["batch.action"].shape[1]
-
-    def make_reference(dtype):
-        torch.set_default_dtype(dtype)
-        try:
-            ref = ReferenceSac(
-                variant, obs_dim, act_dim, [int(h) for h in config["hidden"].strip("[]").split(",")],
-                before["action_low"].to(dtype), before["action_high"].to(dtype),
-                lr=float(config["learning_rate"]), gamma=float(config["gamma"]),
-                tau=float(config["tau"]), reward_scale=float(config["reward_scale"]),
-                temperature=float(config["temperature"]),
-                target_entropy=float(config["target_entropy"]),
-                log_std_min=float(config["log_std_min"]), log_std_max=float(config["log_std_max"]))
-            ref.load({k: v.to(dtype) for k, v in before.items()})
-            b = {k: v.to(dtype) for k, v in before.items() if k.startswith("batch.") or k == "noise"}
-            ref_metrics = ref.update(b["batch.obs"], b["batch.action"], b["batch.reward"],
-                                     b["batch.next_obs"], b["batch.terminated"],
-                                     b["batch.truncated"], b["noise"])
-            return ref, ref_metrics
-        finally:
-            torch.set_default_dtype(torch.float32)
-
-    ref, ref_metrics = make_reference(torch.float32)
-    ref64, _ = make_reference(torch.float64)
+    ref, ref_metrics = make_reference(variant, before, config, torch.float32)
+    ref64, _ = make_reference(variant, before, config, torch.float64)
     # The batch really mixes terminated and truncated rows.
     assert 0 < before["batch.terminated"].sum() < len(before["batch.terminated"])
     assert 0 < before["batch.truncated"].sum() < len(before["batch.truncated"])
@@ -125,3 +132,66 @@ def test_one_update_matches_plain_pytorch(variant, tmp_path):
     print(f"{variant}: compared {compared} tensors ({elements} values) and {len(ref_metrics)} "
           f"metrics; {ill_conditioned} ill-conditioned values matched the float64 reference's "
           f"gradient instead; largest other diffs {top}")
+
+
+# sac.matmul_dtype=bfloat16 (the hidden layers' products in bfloat16, float32
+# accumulation, results rounded to bfloat16; docs/learner.md "bfloat16
+# products"), against the float64 reference on the same golden batch.
+# Tolerances, and why:
+# - metrics (losses, means): 1e-3 relative. They are means over the batch of
+#   values each off by about bfloat16's rounding (2^-9 relative) in random
+#   directions; measured at most 4e-5.
+# - gradients (Adam's first moment after one step is 0.1 x the gradient), per
+#   tensor: cosine with float64 at least 0.99 and |g - g64| / |g64| at most 0.2.
+#   The forward's rounding reaches the loss gradient through Q - Q-hat, a
+#   difference of nearly equal numbers on a fresh network, which amplifies the
+#   2^-9 relative error of Q by |Q| / |Q - Q-hat|; measured at most 0.10 (v1's
+#   Qs), 0.05 for the policy, 0.005 for the output layers (float32 products).
+#   A wrong product (a transposed operand, a stale weight copy) gives a cosine
+#   near 0.
+# - parameters: Adam's first step moves each element by lr x sign(gradient), so
+#   an element moves as in float64 wherever the gradient's sign survives: every
+#   element whose float64 gradient is at least 0.3 x its tensor's largest
+#   moves within 1e-6 of float64, and at most 8% of any tensor's elements
+#   (those with gradients near zero) move the other way (measured 3.5%).
+@pytest.mark.parametrize("variant", ["v1", "v2"])
+def test_bfloat16_update_stays_close_to_float64(variant, tmp_path):
+    torch.set_num_threads(1)
+    before, config, after, metrics = run_golden(variant, tmp_path, "bfloat16")
+    ref64, ref_metrics = make_reference(variant, before, config, torch.float64)
+    worst_metric = 0.0
+    for key, value in ref_metrics.items():
+        ours = float(metrics[key])
+        if math.isnan(value):
+            assert math.isnan(ours), key
+            continue
+        rel = abs(ours - value) / max(1.0, abs(value))
+        worst_metric = max(worst_metric, rel)
+        assert rel <= 1e-3, (key, ours, value)
+    state64 = ref64.state()
+    worst_grad, worst_cos, worst_flips, moved = 0.0, 1.0, 0.0, 0
+    for name, g64 in state64.items():
+        if not name.startswith("adam.exp_avg.") or name == "adam.exp_avg.log_alpha":
+            continue
+        param = name[len("adam.exp_avg."):]
+        g = after[name].double().reshape(g64.shape)
+        rel = ((g - g64).norm() / g64.norm()).item()
+        cos = ((g * g64).sum() / (g.norm() * g64.norm())).item()
+        assert cos >= 0.99 and rel <= 0.2, (param, cos, rel)
+        worst_grad, worst_cos = max(worst_grad, rel), min(worst_cos, cos)
+        p = after[param].double().reshape(g64.shape)
+        p64 = state64[param].reshape(g64.shape)
+        clear = g64.abs() >= 0.3 * g64.abs().max()
+        assert clear.any()
+        assert ((p - p64).abs()[clear] <= 1e-6).all(), param
+        moved += int(clear.sum())
+        flips = ((g.sign() != g64.sign()) & (g64 != 0)).double().mean().item()
+        assert flips <= 0.08, (param, flips)
+        worst_flips = max(worst_flips, flips)
+    assert moved > 1000
+    # The products really ran in bfloat16 (float32 products are within 1e-6 here).
+    assert worst_grad > 1e-3, worst_grad
+    print(f"{variant} bfloat16: worst metric {worst_metric:.2e} (relative), worst gradient "
+          f"{worst_grad:.3f} (relative norm), lowest cosine {worst_cos:.5f}, most sign flips "
+          f"{100 * worst_flips:.2f}% of a tensor; {moved} clearly-signed elements moved as in "
+          f"float64")
