@@ -2,6 +2,7 @@
 //   sacctl local   train on a local cluster (learner + replay shards + actors)
 //   sacctl status  query every process of a cluster
 //   sacctl pull    download a policy snapshot from the learner
+//   sacctl export  convert a snapshot to another format (ONNX)
 //   sacctl eval    run a snapshot deterministically and report its return
 //   sacctl plot    learning curves from run directories (PNG)
 //   sacctl bench   run the benchmarks under build/bench
@@ -11,9 +12,12 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
+#include <system_error>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -25,6 +29,8 @@
 #include "common/status.h"
 #include "envs/env_batch.h"
 #include "policy/episodes.h"
+#include "policy/onnx_export.h"
+#include "policy/policy_metadata.h"
 #include "policy/policy_mlp.h"
 #include "policy/safetensors.h"
 #include "sac/v1/sacctl_config.pb.h"
@@ -41,6 +47,7 @@ constexpr char kUsage[] =
     "  local   train on a local cluster: learner + replay shards + actors on this host\n"
     "  status  query every process of a cluster (--run_dir of `local`, or addresses)\n"
     "  pull    download a policy snapshot from the learner and print its metadata\n"
+    "  export  convert a policy snapshot to an ONNX model (--format=onnx)\n"
     "  eval    run a policy snapshot deterministically for N episodes\n"
     "  plot    draw learning curves of run directories to a PNG\n"
     "  bench   run the benchmarks (build/bench/*) and print their figures\n\n"
@@ -179,21 +186,90 @@ void PrintMetadata(const v1::PolicyMetadata& m) {
       m.obs_dim(), m.act_dim(), absl::StrJoin(hidden, ", ").c_str(), m.wall_time_seconds());
 }
 
+OnnxPolicyGraph OnnxGraphOf(bool stochastic) {
+  return stochastic ? OnnxPolicyGraph::kStochastic : OnnxPolicyGraph::kDeterministic;
+}
+
+void PrintOnnxSummary(const std::string& out, size_t bytes, OnnxPolicyGraph graph,
+                      const v1::PolicyMetadata& m) {
+  std::string inputs = absl::StrCat(kOnnxObservationInput, " [N, ", m.obs_dim(), "]");
+  if (graph == OnnxPolicyGraph::kStochastic) {
+    absl::StrAppend(&inputs, ", ", kOnnxNoiseInput, " [N, ", m.act_dim(), "]");
+  }
+  std::printf(
+      "wrote %s (%zu bytes): ONNX opset %lld, IR version %lld, %s graph: %s -> %s [N, %u]\n",
+      out.c_str(), bytes, static_cast<long long>(kOnnxOpsetVersion),
+      static_cast<long long>(kOnnxIrVersion), OnnxPolicyGraphName(graph), inputs.c_str(),
+      kOnnxActionOutput, m.act_dim());
+}
+
 int RunPull(int argc, char** argv) {
   v1::PullCommand command;
   InitConfigOrExit(argc, argv, "sacctl pull", "download a policy snapshot from the learner",
                    &command);
+  const bool onnx = command.format() == "onnx";
+  if (command.stochastic() && !onnx) {
+    return Fail(absl::InvalidArgumentError("--stochastic applies to --format=onnx only"));
+  }
   auto options = MakeClientOptions(command.client());
   if (!options.ok()) return Fail(options.status());
   options->timeout = absl::Seconds(60);
   auto snapshot = GetSnapshot(command.learner(), command.version(), *options);
   if (!snapshot.ok()) return Fail(snapshot.status());
-  const std::string out = command.out().empty()
-                              ? absl::StrCat("policy-", snapshot->info().version(), ".safetensors")
-                              : command.out();
-  if (absl::Status s = WriteFileAtomically(out, snapshot->safetensors()); !s.ok()) return Fail(s);
-  std::printf("wrote %s (%zu bytes)\n", out.c_str(), snapshot->safetensors().size());
+  const std::string out =
+      command.out().empty()
+          ? absl::StrCat("policy-", snapshot->info().version(), onnx ? ".onnx" : ".safetensors")
+          : command.out();
+  if (onnx) {
+    // The learner's bytes are checked like any file's before they are converted.
+    auto file = ParseSafetensors(snapshot->safetensors());
+    if (!file.ok()) return Fail(Annotate(file.status(), "the learner's snapshot"));
+    const OnnxPolicyGraph graph = OnnxGraphOf(command.stochastic());
+    auto model = ExportPolicyOnnx(*file, graph);
+    if (!model.ok()) return Fail(Annotate(model.status(), "the learner's snapshot"));
+    if (absl::Status s = WriteFileAtomically(out, *model); !s.ok()) return Fail(s);
+    PrintOnnxSummary(out, model->size(), graph, snapshot->metadata());
+  } else {
+    if (absl::Status s = WriteFileAtomically(out, snapshot->safetensors()); !s.ok()) return Fail(s);
+    std::printf("wrote %s (%zu bytes)\n", out.c_str(), snapshot->safetensors().size());
+  }
   PrintMetadata(snapshot->metadata());
+  return 0;
+}
+
+// FILE.safetensors -> FILE.onnx; any other name gets .onnx appended.
+std::string OnnxNameFor(const std::string& snapshot) {
+  constexpr absl::string_view kSuffix = ".safetensors";
+  absl::string_view stem = snapshot;
+  if (absl::EndsWith(stem, kSuffix)) stem.remove_suffix(kSuffix.size());
+  return absl::StrCat(stem, ".onnx");
+}
+
+int RunExport(int argc, char** argv) {
+  v1::ExportCommand command;
+  InitConfigOrExit(argc, argv, "sacctl export",
+                   "convert a policy snapshot to an ONNX model (the policy's graph, metadata "
+                   "in metadata_props)",
+                   &command);
+  if (command.snapshot().empty()) {
+    return Fail(absl::InvalidArgumentError("--snapshot=FILE is required"));
+  }
+  const std::string out = command.out().empty() ? OnnxNameFor(command.snapshot()) : command.out();
+  std::error_code same_error;
+  if (std::filesystem::equivalent(command.snapshot(), out, same_error)) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--out '", out, "' is the snapshot itself; name another file")));
+  }
+  auto file = ReadSafetensorsFile(command.snapshot());
+  if (!file.ok()) return Fail(file.status());
+  auto metadata = PolicyMetadataFromStrings(file->metadata);
+  if (!metadata.ok()) return Fail(Annotate(metadata.status(), command.snapshot()));
+  const OnnxPolicyGraph graph = OnnxGraphOf(command.stochastic());
+  auto model = ExportPolicyOnnx(*file, graph);
+  if (!model.ok()) return Fail(Annotate(model.status(), command.snapshot()));
+  if (absl::Status s = WriteFileAtomically(out, *model); !s.ok()) return Fail(s);
+  PrintOnnxSummary(out, model->size(), graph, *metadata);
+  PrintMetadata(*metadata);
   return 0;
 }
 
@@ -295,11 +371,13 @@ int main(int argc, char** argv) {
   if (command == "local") return sac::sacctl::RunLocal(argc - 1, argv + 1);
   if (command == "status") return sac::sacctl::RunStatus(argc - 1, argv + 1);
   if (command == "pull") return sac::sacctl::RunPull(argc - 1, argv + 1);
+  if (command == "export") return sac::sacctl::RunExport(argc - 1, argv + 1);
   if (command == "eval") return sac::sacctl::RunEval(argc - 1, argv + 1);
   if (command == "plot") return sac::sacctl::RunPlot(argc - 1, argv + 1);
   if (command == "bench") return sac::sacctl::RunBench(argc - 1, argv + 1);
-  std::fprintf(stderr,
-               "sacctl: unknown command '%s' (known: local, status, pull, eval, plot, bench)\n",
-               command.c_str());
+  std::fprintf(
+      stderr,
+      "sacctl: unknown command '%s' (known: local, status, pull, export, eval, plot, bench)\n",
+      command.c_str());
   return 2;
 }
