@@ -2,7 +2,9 @@
 pull a snapshot (--version, default the newest) from a running sac-learner over
 gRPC, rebuild it as a torch module, check that its actions equal the C++
 actor's (the observations and actions `sacctl eval --dump_actions` wrote)
-within 1e-5, and that Gymnasium's own environment scores it like `sacctl eval`
+within 1e-5, that the ONNX model `sacctl pull --format=onnx` wrote (--onnx)
+gives the same actions in onnxruntime within 1e-5 and carries the snapshot's
+metadata, and that Gymnasium's own environment scores it like `sacctl eval`
 did (within sampling error: the two start from different random initial
 states).
 
@@ -13,11 +15,20 @@ import math
 import sys
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import torch
+from safetensors import safe_open
 
 from sac_cluster.client import pull_snapshot
 from sac_cluster.evaluate import evaluate
 from sac_cluster.policy import load_policy
+
+
+def header_strings(path):
+    """The snapshot file's metadata strings, as the safetensors header has them."""
+    with safe_open(path, framework="pt") as f:
+        return dict(f.metadata())
 
 
 def main():
@@ -26,6 +37,7 @@ def main():
     p.add_argument("--version", type=int, default=0, help="0: the newest")
     p.add_argument("--out", required=True)
     p.add_argument("--actions_csv", required=True)
+    p.add_argument("--onnx", required=True, help="the same version from sacctl pull --format=onnx")
     p.add_argument("--sacctl_mean", type=float, required=True)
     p.add_argument("--sacctl_std", type=float, required=True)
     p.add_argument("--episodes", type=int, default=20, help="in Gymnasium, as in sacctl eval")
@@ -44,6 +56,21 @@ def main():
     print(f"actions: {len(rows)} observations, largest |python - actor| = {worst:.3g}")
     if worst > 1e-5:
         print("FAIL: Python's actions differ from the actor's by more than 1e-5")
+        return 1
+
+    model = onnx.load(args.onnx)
+    onnx.checker.check_model(model, full_check=True)
+    props = {p.key: p.value for p in model.metadata_props}
+    if props != {**header_strings(path), "graph": "deterministic"}:
+        print(f"FAIL: the ONNX model's metadata_props {props} are not the snapshot's")
+        return 1
+    session = ort.InferenceSession(args.onnx, providers=["CPUExecutionProvider"])
+    onnx_actions = session.run(["action"], {"observation": obs.numpy()})[0].astype(np.float64)
+    worst_onnx = max(float(np.max(np.abs(onnx_actions - cpp_actions))),
+                     float(np.max(np.abs(onnx_actions - py_actions))))
+    print(f"onnx: largest |onnxruntime - actor or python| = {worst_onnx:.3g}")
+    if worst_onnx > 1e-5:
+        print("FAIL: onnxruntime's actions differ by more than 1e-5")
         return 1
 
     mean, std, _ = evaluate(path, episodes=args.episodes)

@@ -41,7 +41,8 @@ int RunToExit(const std::vector<std::string>& argv, const std::string& log, absl
 
 // `sacctl local` trains InvertedPendulum-v5 with 2 shards and 2 actors until a
 // deterministic evaluation reaches 950; then Python pulls the snapshot over
-// gRPC and checks it against the actor's actions and Gymnasium's environment.
+// gRPC and checks it against the actor's actions and Gymnasium's environment,
+// and runs the ONNX model `sacctl pull --format=onnx` wrote in onnxruntime.
 // Variant v2 with the default 256x256 networks: measured to reach 1000 at 16-18k
 // env steps (about 4 minutes on the 2-core machine); v1 (fixed temperature) and
 // 64x64 networks stayed on the "balance but drift to the rail" plateau (returns
@@ -93,6 +94,16 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
                       dir + "/pull.log", absl::Minutes(1), &pull_out),
             0)
       << pull_out;
+  // The same version as an ONNX model, checked against the actor's actions in
+  // onnxruntime by check_policy.py below.
+  std::string pull_onnx_out;
+  ASSERT_EQ(RunToExit({testing::BinaryPath("sacctl"), "pull", "--learner=" + address,
+                       "--version=" + std::to_string(target_version), "--format=onnx",
+                       "--out=" + dir + "/pulled.onnx"},
+                      dir + "/pull_onnx.log", absl::Minutes(1), &pull_onnx_out),
+            0)
+      << pull_onnx_out;
+  EXPECT_THAT(pull_onnx_out, HasSubstr("deterministic graph")) << pull_onnx_out;
   std::string eval_out;
   ASSERT_EQ(
       RunToExit({testing::BinaryPath("sacctl"), "eval", "--snapshot=" + dir + "/pulled.safetensors",
@@ -113,12 +124,13 @@ TEST(EndToEnd, LocalClusterLearnsInvertedPendulumAndPythonAgrees) {
   EXPECT_GE(sacctl_mean, 800) << eval_out;
 
   std::string py_out;
-  const int py_rc = RunToExit(
-      {Python(), testing::SourcePath("tests/e2e/check_policy.py"), "--learner=" + address,
-       "--version=" + std::to_string(target_version), "--out=" + dir + "/python.safetensors",
-       "--actions_csv=" + dir + "/actions.csv", "--sacctl_mean=" + std::to_string(sacctl_mean),
-       "--sacctl_std=" + std::to_string(sacctl_std), "--episodes=20"},
-      dir + "/python.log", absl::Minutes(3), &py_out);
+  const int py_rc =
+      RunToExit({Python(), testing::SourcePath("tests/e2e/check_policy.py"), "--learner=" + address,
+                 "--version=" + std::to_string(target_version),
+                 "--out=" + dir + "/python.safetensors", "--actions_csv=" + dir + "/actions.csv",
+                 "--onnx=" + dir + "/pulled.onnx", "--sacctl_mean=" + std::to_string(sacctl_mean),
+                 "--sacctl_std=" + std::to_string(sacctl_std), "--episodes=20"},
+                dir + "/python.log", absl::Minutes(3), &py_out);
   EXPECT_EQ(py_rc, 0) << py_out;
   (*learner)->Signal(SIGTERM);
   EXPECT_TRUE((*learner)->WaitForExit(absl::Seconds(60)).has_value());
