@@ -309,7 +309,8 @@ TEST(OnnxExport, StochasticGraphComputesTheReparameterizedSample) {
   int clipped_low = 0, clipped_high = 0;
   double max_diff = 0;
   for (int r = 0; r < n; ++r) {
-    std::vector<double> h(obs.begin() + 3 * r, obs.begin() + 3 * r + 3);
+    const auto row = obs.begin() + 3 * static_cast<ptrdiff_t>(r);
+    std::vector<double> h(row, row + 3);
     for (const PolicyLayer& l : weights->hidden) h = dense(l, h, true);
     const std::vector<double> mean = dense(weights->mean, h, false);
     const std::vector<double> log_std = dense(weights->log_std, h, false);
