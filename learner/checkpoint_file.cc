@@ -1,9 +1,9 @@
 #include "learner/checkpoint_file.h"
 
-#include <array>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/crc32c.h"
 #include "common/files.h"
 #include "common/status.h"
 
@@ -18,16 +18,6 @@ constexpr size_t kTrailerSize = 4 + 8;
 // turning into a huge allocation.
 constexpr uint64_t kMaxEntries = 1 << 20;
 constexpr uint32_t kMaxRank = 16;
-
-std::array<uint32_t, 256> MakeCrcTable() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (0x82F63B78u ^ (c >> 1)) : (c >> 1);
-    table[i] = c;
-  }
-  return table;
-}
 
 template <typename T>
 void Put(std::string* out, T value) {
@@ -81,13 +71,6 @@ int64_t DtypeSize(ArrayDtype dtype) {
       return 8;
   }
   return 0;
-}
-
-uint32_t Crc32c(absl::string_view data) {
-  static const std::array<uint32_t, 256> table = MakeCrcTable();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (const char ch : data) crc = table[(crc ^ static_cast<uint8_t>(ch)) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
 }
 
 std::string EncodeCheckpoint(const CheckpointContents& contents) {

@@ -8,7 +8,7 @@
 //   u32 format version (kCheckpointFormatVersion), u32 zero
 //   u64 payload size P
 //   P bytes payload
-//   u32 CRC-32C of the payload, "SACLEND1" 8 bytes
+//   u32 CRC-32C of the payload (common/crc32c.h), "SACLEND1" 8 bytes
 // Payload: u32 count of strings, then per string: u32 key length, key, u64 value
 // length, value; u32 count of arrays, then per array: u32 name length, name,
 // u8 dtype (0 float32, 1 uint8, 2 int64), u32 rank, rank x i64 dims, u64 byte
@@ -46,9 +46,6 @@ struct CheckpointContents {
   std::map<std::string, std::string> strings;
   std::map<std::string, CheckpointArray> arrays;
 };
-
-// CRC-32C (Castagnoli) of `data`.
-uint32_t Crc32c(absl::string_view data);
 
 // The file image of `contents` (the layout above).
 std::string EncodeCheckpoint(const CheckpointContents& contents);

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "replay_server/crc32c.h"
+#include "common/crc32c.h"
 #include "replay_server/shard.h"
 #include "replay_server/snapshot.h"
 #include "replay_server/test_batches.h"

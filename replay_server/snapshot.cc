@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/crc32c.h"
 #include "common/status.h"
-#include "replay_server/crc32c.h"
 
 namespace sac::replay {
 namespace {

@@ -5,7 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "replay_server/crc32c.h"
+#include "common/crc32c.h"
 
 namespace sac::replay {
 

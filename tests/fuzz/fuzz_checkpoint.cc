@@ -8,6 +8,7 @@
 // match shape x dtype, and encodes and decodes back to the same contents.
 #include <cstring>
 
+#include "common/crc32c.h"
 #include "learner/checkpoint_file.h"
 #include "tests/fuzz/fuzz_input.h"
 
@@ -27,7 +28,7 @@ std::string Frame(absl::string_view payload) {
   Put<uint32_t>(&image, 0);
   Put<uint64_t>(&image, payload.size());
   image.append(payload.data(), payload.size());
-  Put<uint32_t>(&image, learner::Crc32c(payload));
+  Put<uint32_t>(&image, sac::Crc32c(payload));
   image.append("SACLEND1");
   return image;
 }

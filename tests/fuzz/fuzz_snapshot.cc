@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "absl/random/random.h"
-#include "replay_server/crc32c.h"
+#include "common/crc32c.h"
 #include "replay_server/snapshot.h"
 #include "replay_server/table.h"
 #include "tests/fuzz/fuzz_input.h"
@@ -27,7 +27,7 @@ namespace replay = sac::replay;
 std::string Frame(absl::string_view body) {
   std::string file("SACSNAP1");
   file.append(body.data(), body.size());
-  const uint32_t crc = replay::Crc32c(0, body.data(), body.size());
+  const uint32_t crc = sac::Crc32c(0, body.data(), body.size());
   file.append(reinterpret_cast<const char*>(&crc), 4);
   file.append("SNAPEND1");
   return file;

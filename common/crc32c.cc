@@ -1,8 +1,8 @@
-#include "replay_server/crc32c.h"
+#include "common/crc32c.h"
 
 #include <array>
 
-namespace sac::replay {
+namespace sac {
 namespace {
 
 // Slicing-by-8 tables for the reflected polynomial 0x82F63B78.
@@ -43,4 +43,4 @@ uint32_t Crc32c(uint32_t crc, const void* data, size_t n) {
   return ~crc;
 }
 
-}  // namespace sac::replay
+}  // namespace sac
