@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
@@ -13,11 +14,9 @@
 
 namespace sac::learner {
 
-absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(const std::string& task, int episodes,
-                                                             uint64_t seed,
-                                                             const std::string& models_dir,
-                                                             const std::string& csv_path,
-                                                             MetricsRegistry* metrics) {
+absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(
+    const std::string& task, int episodes, uint64_t seed, const std::string& models_dir,
+    const std::string& csv_path, MetricsRegistry* metrics, EventFileWriter* events) {
   // Fail now, not in the thread, on an unknown task or missing models.
   ASSIGN_OR_RETURN(auto probe, envs::EnvBatch::Create(task, 1, seed, models_dir));
   std::unique_ptr<Evaluator> e(new Evaluator());
@@ -26,6 +25,7 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(const std::string& 
   e->seed_ = seed;
   e->models_dir_ = models_dir;
   e->csv_path_ = csv_path;
+  e->events_ = events;
   std::ifstream existing(csv_path);
   if (!existing.good() || existing.peek() == std::ifstream::traits_type::eof()) {
     std::ofstream out(csv_path, std::ios::trunc);
@@ -104,6 +104,14 @@ void Evaluator::Loop() {
                            result->updates, job->wall_time_seconds, result->version,
                            result->return_mean, result->return_std, episodes_,
                            result->train_return_mean, result->train_return_std);
+    if (events_ != nullptr) {
+      const std::vector<Scalar> scalars = {
+          {"eval/return_mean", static_cast<float>(result->return_mean)},
+          {"eval/return_std", static_cast<float>(result->return_std)},
+          {"eval/train_return_mean", static_cast<float>(result->train_return_mean)},
+          {"eval/train_return_std", static_cast<float>(result->train_return_std)}};
+      events_->AddScalars(static_cast<int64_t>(result->env_steps), scalars);
+    }
     SAC_LOG(INFO) << absl::StrFormat(
         "evaluation at %d env steps (policy v%d): return %.1f +- %.1f (training policy %.1f)",
         result->env_steps, result->version, result->return_mean, result->return_std,

@@ -5,8 +5,10 @@
 // (CSV, `<run_dir>/eval.csv`):
 //   env_steps,updates,wall_time_seconds,policy_version,eval_return_mean,
 //   eval_return_std,eval_episodes,train_return_mean,train_return_std
-// A request made while one runs replaces the waiting one (only the newest
-// policy is worth evaluating).
+// and, when given an EventFileWriter, the TensorBoard scalars eval/return_mean,
+// eval/return_std, eval/train_return_mean and eval/train_return_std at step
+// env_steps (the row's values). A request made while one runs replaces the
+// waiting one (only the newest policy is worth evaluating).
 #ifndef SAC_LEARNER_EVALUATOR_H_
 #define SAC_LEARNER_EVALUATOR_H_
 
@@ -18,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
+#include "learner/event_file_writer.h"
 #include "sac/v1/policy.pb.h"
 
 namespace sac::learner {
@@ -32,11 +35,9 @@ struct EvalResult {
 
 class Evaluator {
  public:
-  static absl::StatusOr<std::unique_ptr<Evaluator>> Create(const std::string& task, int episodes,
-                                                           uint64_t seed,
-                                                           const std::string& models_dir,
-                                                           const std::string& csv_path,
-                                                           MetricsRegistry* metrics);
+  static absl::StatusOr<std::unique_ptr<Evaluator>> Create(
+      const std::string& task, int episodes, uint64_t seed, const std::string& models_dir,
+      const std::string& csv_path, MetricsRegistry* metrics, EventFileWriter* events = nullptr);
   ~Evaluator();  // finishes the running evaluation, drops a waiting one
 
   void Request(std::shared_ptr<const v1::Policy> policy, uint64_t env_steps, uint64_t updates,
@@ -66,6 +67,7 @@ class Evaluator {
   EvalResult last_ ABSL_GUARDED_BY(mu_);
   Gauge* return_gauge_ = nullptr;
   Gauge* train_return_gauge_ = nullptr;
+  EventFileWriter* events_ = nullptr;  // may be null; not owned, outlives this
   std::thread thread_;
 };
 

@@ -116,14 +116,32 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::LearnerConfig
   RETURN_IF_ERROR(MakeDirs(t->checkpoint_dir_));
   RETURN_IF_ERROR(MakeDirs(config.run_dir() + "/snapshots"));
   t->store_ = std::make_unique<PolicyStore>(config.run_dir() + "/snapshots", metrics);
+  const std::vector<std::string> env = {config.task()};
+  if (config.tensorboard().enabled()) {
+    EventFileOptions events;
+    events.dir = config.run_dir();
+    events.errors_total =
+        metrics
+            ->AddCounter("sac_learner_tensorboard_errors_total",
+                         "TensorBoard event file opens and writes that failed (not fatal)", {"env"})
+            ->WithLabels(env);
+    events.dropped_total =
+        metrics
+            ->AddCounter("sac_learner_tensorboard_dropped_events_total",
+                         "TensorBoard events lost to failed writes or a full queue", {"env"})
+            ->WithLabels(env);
+    t->events_ = std::make_unique<EventFileWriter>(std::move(events));
+    SAC_LOG(INFO) << "TensorBoard event files go to " << config.run_dir() << " every "
+                  << config.tensorboard().interval_seconds() << " s (tensorboard --logdir "
+                  << config.run_dir() << ")";
+  }
   if (config.eval_every_env_steps() > 0) {
     ASSIGN_OR_RETURN(t->evaluator_,
                      Evaluator::Create(config.task(), static_cast<int>(config.eval_episodes()),
                                        config.seed() + 777, config.models_dir(),
-                                       config.run_dir() + "/eval.csv", metrics));
+                                       config.run_dir() + "/eval.csv", metrics, t->events_.get()));
   }
 
-  const std::vector<std::string> env = {config.task()};
   t->updates_total_ =
       metrics->AddCounter("sac_learner_updates_total", "Gradient updates done", {"env"})
           ->WithLabels(env);
@@ -294,6 +312,41 @@ absl::Status Trainer::Checkpoint() {
   return absl::OkStatus();
 }
 
+void Trainer::WriteTrainingRecord(std::chrono::steady_clock::time_point now) {
+  const uint64_t updates = learner_->updates();
+  const uint64_t env_steps = env_steps_.load();
+  RecordSums& r = record_;
+  if (events_ && r.updates > 0) {
+    const auto n = static_cast<double>(r.updates);
+    const double dt = std::max(Seconds(now - r.start), 1e-9);
+    const auto mean = [n](double sum) { return static_cast<float>(sum / n); };
+    std::vector<Scalar> scalars = {{"loss/q1", mean(r.q1_loss)},
+                                   {"loss/q2", mean(r.q2_loss)},
+                                   {"loss/policy", mean(r.policy_loss)}};
+    if (learner_->config().variant() == "v1") {
+      scalars.push_back({"loss/v", mean(r.v_loss)});
+    } else {
+      scalars.push_back({"loss/temperature", mean(r.temperature_loss)});
+    }
+    const auto per_second = [dt](uint64_t delta) {
+      return static_cast<float>(static_cast<double>(delta) / dt);
+    };
+    scalars.insert(scalars.end(),
+                   {{"train/temperature", mean(r.temperature)},
+                    {"train/entropy", mean(r.entropy)},
+                    {"train/q1_mean", mean(r.q1_mean)},
+                    {"train/updates", static_cast<float>(updates)},
+                    {"throughput/updates_per_second", per_second(updates - r.start_updates)},
+                    {"throughput/env_steps_per_second",
+                     per_second(env_steps - std::min(env_steps, r.start_env_steps))}});
+    events_->AddScalars(static_cast<int64_t>(env_steps), scalars);
+  }
+  r = RecordSums();
+  r.start = now;
+  r.start_updates = updates;
+  r.start_env_steps = env_steps;
+}
+
 void Trainer::RefreshEnvSteps() {
   // A shard that is away counts with its last answer; one the sampler already
   // left out is not waited for (StatusEach answers for it at once).
@@ -316,6 +369,10 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
   uint64_t rate_updates = learner_->updates();
   auto last_error_log = std::chrono::steady_clock::now() - std::chrono::hours(1);
   const std::vector<std::string> env = {config_.task()};
+  RefreshEnvSteps();
+  last_refresh = std::chrono::steady_clock::now();
+  WriteTrainingRecord(last_refresh);  // starts the first interval
+  const double record_interval = config_.tensorboard().interval_seconds();
   while (!stop.HasBeenNotified()) {
     if (config_.max_updates() > 0 && learner_->updates() >= config_.max_updates()) break;
     const auto now = std::chrono::steady_clock::now();
@@ -324,6 +381,10 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
       // From the end of the call: a shard that makes it wait for its deadline
       // must not make the next one due at once.
       last_refresh = std::chrono::steady_clock::now();
+      // Records go with the refresh, so that each has the env steps of now.
+      if (Seconds(last_refresh - record_.start) >= record_interval) {
+        WriteTrainingRecord(last_refresh);
+      }
       absl::MutexLock lock(&mu_);
       const double dt = Seconds(now - rate_start);
       if (dt >= 2.0) {
@@ -385,6 +446,15 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
     temperature_->Set(m.temperature);
     entropy_->Set(m.entropy);
     q_mean_->Set(m.q1_mean);
+    record_.q1_loss += m.q1_loss;
+    record_.q2_loss += m.q2_loss;
+    record_.v_loss += m.v_loss;
+    record_.policy_loss += m.policy_loss;
+    record_.temperature_loss += m.temperature_loss;
+    record_.temperature += m.temperature;
+    record_.entropy += m.entropy;
+    record_.q1_mean += m.q1_mean;
+    ++record_.updates;
     {
       absl::MutexLock lock(&mu_);
       last_metrics_ = m;
@@ -398,6 +468,7 @@ absl::Status Trainer::Run(const absl::Notification& stop) {
     }
   }
   RefreshEnvSteps();
+  WriteTrainingRecord(std::chrono::steady_clock::now());
   // The policy at stop is published and kept as a snapshot: what the run ends with.
   if (store_->latest_version() > 0 || learner_->updates() > 0) {
     RETURN_IF_ERROR(Publish(/*snapshot=*/true));

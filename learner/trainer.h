@@ -8,6 +8,17 @@
 // valid checkpoint in `<run_dir>/checkpoints` (torn or foreign files are
 // skipped with a message).
 //
+// With `tensorboard.enabled` (the default) it writes TensorBoard event files
+// into `<run_dir>` (EventFileWriter: never blocks, never fails training). Every
+// `tensorboard.interval_seconds`, at the first refresh of the env steps (once a
+// second) after it, one training record at step = env steps: the
+// means over the updates since the last record of loss/q1, loss/q2,
+// loss/policy, loss/v (v1) or loss/temperature (v2), train/temperature,
+// train/entropy, train/q1_mean; train/updates (the count at the record);
+// throughput/updates_per_second and throughput/env_steps_per_second over the
+// interval. A last record at stop covers the updates since the one before.
+// The Evaluator adds eval/* at the env steps of each evaluation.
+//
 // Policy versions are never reused: before publishing a version above the
 // durable high-water mark (`<run_dir>/policy_versions.txtpb`, a
 // PolicyVersionMark) the trainer reserves the next kVersionReserve versions
@@ -21,6 +32,7 @@
 #define SAC_LEARNER_TRAINER_H_
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +44,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "learner/evaluator.h"
+#include "learner/event_file_writer.h"
 #include "learner/policy_service.h"
 #include "learner/sac_learner.h"
 #include "replay_client/replay_sampler.h"
@@ -80,11 +93,15 @@ class Trainer {
   absl::Status Publish(bool snapshot = false, bool for_evaluation = false);
   void RefreshEnvSteps();
   double WallTime() const;
+  // Writes the TensorBoard training record of the updates since the last one
+  // (none when there were none) and starts the next interval.
+  void WriteTrainingRecord(std::chrono::steady_clock::time_point now);
 
   const v1::LearnerConfig config_;
   std::unique_ptr<SacLearner> learner_;
   std::unique_ptr<replay::ReplaySampler> sampler_;
   std::unique_ptr<PolicyStore> store_;
+  std::unique_ptr<EventFileWriter> events_;  // before evaluator_, which writes to it
   std::unique_ptr<Evaluator> evaluator_;
   std::string checkpoint_dir_;
   absl::Time started_ = absl::Now();
@@ -101,6 +118,15 @@ class Trainer {
   // finished (their snapshots are kept past snapshot_retention, see Publish).
   std::vector<uint64_t> eval_versions_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> shard_inserts_;  // last inserts_total each shard reported (Run's thread)
+  // The TensorBoard training record being summed (Run's thread).
+  struct RecordSums {
+    double q1_loss = 0, q2_loss = 0, v_loss = 0, policy_loss = 0, temperature_loss = 0;
+    double temperature = 0, entropy = 0, q1_mean = 0;
+    uint64_t updates = 0;  // summed updates
+    std::chrono::steady_clock::time_point start;
+    uint64_t start_updates = 0, start_env_steps = 0;
+  };
+  RecordSums record_;
 
   Counter* updates_total_;
   Counter* sample_errors_total_;

@@ -66,6 +66,22 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
+// Whether the learner of `sacctl local` writes TensorBoard event files: on
+// unless a --learner_flag turns it off (the last one wins, as in its parser).
+bool LearnerWritesTensorBoard(const v1::LocalCommand& command) {
+  bool enabled = true;
+  for (const std::string& flag : command.learner_flag()) {
+    constexpr absl::string_view kFlag = "--tensorboard.enabled";
+    const absl::string_view f(flag);
+    if (f == kFlag) enabled = true;
+    if (absl::StartsWith(f, absl::StrCat(kFlag, "="))) {
+      const absl::string_view v = f.substr(kFlag.size() + 1);
+      enabled = !(v == "false" || v == "0" || v == "no");
+    }
+  }
+  return enabled;
+}
+
 int RunLocal(int argc, char** argv) {
   ShutdownSignal shutdown;
   v1::LocalCommand command;
@@ -80,6 +96,12 @@ int RunLocal(int argc, char** argv) {
   if (!cluster.ok()) return Fail(cluster.status());
   std::printf("processes up: addresses in %s, logs in %s/logs; Ctrl-C stops with a checkpoint\n",
               LocalCluster::AddressFile(command.run_dir()).c_str(), command.run_dir().c_str());
+  if (LearnerWritesTensorBoard(command)) {
+    // The venv's tensorboard (deploy/requirements.txt); the learner writes into its run dir.
+    std::printf("TensorBoard: %s/tensorboard --logdir %s/learner\n",
+                std::string(SAC_PYTHON).substr(0, std::string(SAC_PYTHON).rfind('/')).c_str(),
+                command.run_dir().c_str());
+  }
   std::fflush(stdout);
   auto outcome = (*cluster)->Run(shutdown);
   std::printf("stopping (checkpoint and replay snapshots)...\n");
