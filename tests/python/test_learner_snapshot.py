@@ -1,5 +1,5 @@
 """A policy snapshot written by the C++ learner loads in Python with the
-`safetensors` package and tools/python/sac_cluster/policy.py, and the rebuilt
+`safetensors` package and python/sac_cluster/policy.py, and the rebuilt
 module's actions equal the C++ actions on the same observations (1e-6)."""
 
 import os

@@ -1,7 +1,8 @@
 // Linked into every GoogleTest binary by sac_test(): gives the test process (and
 // the processes it starts) the build's paths when ctest or a developer did not
 // set them: SAC_SOURCE_DIR, SAC_BINARY_DIR, SAC_PYTHON and PYTHONPATH (the
-// generated stubs and tools/python). Values already in the environment win.
+// generated stubs and python/, the helpers' source). Values already in the
+// environment win.
 #include <cstdlib>
 
 namespace {

@@ -342,14 +342,14 @@ int RunEval(int argc, char** argv) {
 }
 
 int RunPlot(int argc, char** argv) {
-  std::vector<std::string> args = {
-      SAC_PYTHON, std::string(SAC_SOURCE_DIR) + "/tools/python/sac_cluster/plot.py"};
+  std::vector<std::string> args = {SAC_PYTHON,
+                                   std::string(SAC_SOURCE_DIR) + "/python/sac_cluster/plot.py"};
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
   std::vector<char*> cargs;
   cargs.reserve(args.size() + 1);
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
-  setenv("PYTHONPATH", (std::string(SAC_SOURCE_DIR) + "/tools/python").c_str(), 1);
+  setenv("PYTHONPATH", (std::string(SAC_SOURCE_DIR) + "/python").c_str(), 1);
   execv(cargs[0], cargs.data());
   return Fail(
       absl::InternalError(absl::StrCat("cannot run ", args[0], " (run deploy/install-deps.sh)")));

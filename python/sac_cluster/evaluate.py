@@ -1,6 +1,7 @@
 """Evaluate a policy snapshot in Gymnasium's own environment.
 
-    .venv/bin/python -m sac_cluster.evaluate policy.safetensors --episodes 10
+    sac-cluster-eval policy.safetensors --episodes 10
+    python -m sac_cluster.evaluate policy.safetensors --episodes 10
 
 runs the snapshot's task (from its metadata) with the deterministic (mean)
 action and prints the mean and std return, the figure `sacctl eval` prints

@@ -1,14 +1,15 @@
 """Pull policies from a running sac-learner over gRPC.
 
-The stubs are generated from proto/ by the build (build/python), so put both
-folders on the path:
+Installed with `pip install ./python` (the package carries the stubs of
+proto/), or from a checkout with the C++ build's stubs:
+`PYTHONPATH=build/python:python`.
 
-    PYTHONPATH=build/python:tools/python .venv/bin/python -m sac_cluster.client \\
-        127.0.0.1:50051 --out policy.safetensors
+    sac-cluster-pull 127.0.0.1:50051 --out policy.safetensors
+    python -m sac_cluster.client 127.0.0.1:50051 --out policy.safetensors
 
-    from sac_cluster.client import pull_snapshot
+    from sac_cluster import load_policy, pull_snapshot
     path, metadata = pull_snapshot("127.0.0.1:50051")       # newest snapshot
-    policy, meta = sac_cluster.policy.load_policy(path)
+    policy, meta = load_policy(path)
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-"""Python helpers of sac-cluster (policy snapshots, ...)."""
