@@ -39,12 +39,13 @@ ASAN_EXCLUDE ?= nosan|e2e|deploy
 # threads synchronize through our code, std and Abseil (annotated:
 # tests/sanitizers/tsan_absl_sync.cc): the replay table, rate limiter, log and
 # snapshot threads, the metrics registry, the HTTP server, the environments'
-# worker pool (EnvBatch with threads). Not in it: the gRPC
+# worker pool (EnvBatch with threads), the TensorBoard event writer. Not in it: the gRPC
 # service tests (gRPC hands its arenas and closures between its threads in code
 # TSan cannot see: docs/reliability.md#sanitizers). Suppressions:
 # tests/sanitizers/tsan.supp.
 TSAN_TESTS ?= replay_table_test replay_rate_limiter_test replay_durability_test \
-              metrics_test http_server_test envs_worker_pool_test envs_env_batch_test
+              metrics_test http_server_test envs_worker_pool_test envs_env_batch_test \
+              learner_event_file_writer_test
 
 all: build
 
