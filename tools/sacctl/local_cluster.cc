@@ -233,6 +233,15 @@ absl::StatusOr<LocalOutcome> LocalCluster::Run(const ShutdownSignal& shutdown) {
   // asked, and the progress line printed, once per interval.
   const absl::Duration poll = std::min(interval, absl::Milliseconds(500));
   uint64_t last_steps = 0, last_updates = 0;
+  // With a budget: the evaluation the learner starts when the env steps cross
+  // the last evaluation point within the budget is waited for (up to
+  // kFinalEvalWait), so that a run's curve ends at its budget (stopping at once
+  // cancelled it whenever it was still running).
+  constexpr absl::Duration kFinalEvalWait = absl::Minutes(5);
+  const uint64_t eval_every = command_.eval_every_env_steps();
+  const uint64_t final_eval =
+      eval_every > 0 ? command_.max_env_steps() / eval_every * eval_every : 0;
+  absl::Time budget_since = absl::InfiniteFuture();
   absl::Time last_time = absl::Now();
   absl::Time next_line = last_time + interval;
   bool have_last = false;
@@ -244,8 +253,18 @@ absl::StatusOr<LocalOutcome> LocalCluster::Run(const ShutdownSignal& shutdown) {
     const bool target = !std::isnan(command_.target_return()) &&
                         learner->last_eval_env_steps() > 0 &&
                         learner->last_eval_return_mean() >= command_.target_return();
-    const bool budget =
+    const bool spent =
         command_.max_env_steps() > 0 && learner->env_steps() >= command_.max_env_steps();
+    const bool evaluated = final_eval == 0 || learner->last_eval_env_steps() >= final_eval;
+    if (spent && budget_since == absl::InfiniteFuture()) {
+      budget_since = now;
+      if (!evaluated) {
+        if (tty) std::printf("\n");
+        std::printf("env-step budget spent; waiting for the evaluation at %llu env steps\n",
+                    static_cast<unsigned long long>(final_eval));
+      }
+    }
+    const bool budget = spent && (evaluated || now - budget_since >= kFinalEvalWait);
     if (now >= next_line || target || budget) {
       next_line = now + interval;
       std::vector<v1::ActorStatus> actors;
@@ -286,6 +305,11 @@ absl::StatusOr<LocalOutcome> LocalCluster::Run(const ShutdownSignal& shutdown) {
     }
     if (budget) {
       if (tty) std::printf("\n");
+      if (!evaluated) {
+        std::printf("the evaluation at %llu env steps did not finish within %s\n",
+                    static_cast<unsigned long long>(final_eval),
+                    absl::FormatDuration(kFinalEvalWait).c_str());
+      }
       std::printf("env-step budget spent: %llu >= %llu\n",
                   static_cast<unsigned long long>(learner->env_steps()),
                   static_cast<unsigned long long>(command_.max_env_steps()));
