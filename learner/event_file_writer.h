@@ -99,7 +99,8 @@ class EventFileWriter {
   uint64_t errors() const ABSL_LOCKS_EXCLUDED(mu_);
   // Events queued and not yet taken by the writer thread.
   size_t queued_events() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Paths of the files opened so far, oldest first.
+  // Paths of the files this writer has tried to open (the last one failed
+  // when errors() counted an open error), oldest first.
   std::vector<std::string> files() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

@@ -124,8 +124,13 @@ def load_policy(path, device="cpu"):
     meta = parse_metadata(raw)
     if meta.get("activation", "relu") != "relu":
         raise ValueError(f"{path}: unsupported activation {meta['activation']!r}")
+    # The log-std range, as the C++ reader takes it (policy/policy_weights.cc):
+    # the paper's [-20, 2] unless the file gives a range with min < max.
+    log_std_min, log_std_max = meta.get("log_std_min", -20.0), meta.get("log_std_max", 2.0)
+    if not log_std_min < log_std_max:
+        log_std_min, log_std_max = -20.0, 2.0
     policy = SacPolicy(meta["obs_dim"], meta["act_dim"], meta["hidden_sizes"], meta["action_low"],
-                       meta["action_high"], meta["log_std_min"], meta["log_std_max"])
+                       meta["action_high"], log_std_min, log_std_max)
     state = {name[len("policy."):]: t for name, t in tensors.items() if name.startswith("policy.")}
     policy.load_state_dict(state, strict=True)
     return policy.to(device).eval(), meta

@@ -33,6 +33,7 @@
 #include "policy/policy_metadata.h"
 #include "policy/policy_mlp.h"
 #include "policy/safetensors.h"
+#include "sac/v1/learner_config.pb.h"
 #include "sac/v1/sacctl_config.pb.h"
 #include "tools/sacctl/clients.h"
 #include "tools/sacctl/local_cluster.h"
@@ -66,20 +67,18 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-// Whether the learner of `sacctl local` writes TensorBoard event files: on
-// unless a --learner_flag turns it off (the last one wins, as in its parser).
+// Whether the learner of `sacctl local` writes TensorBoard event files: its
+// --learner_flag values read by the learner's own parser (a --config file
+// included), the default where none sets it.
 bool LearnerWritesTensorBoard(const v1::LocalCommand& command) {
-  bool enabled = true;
-  for (const std::string& flag : command.learner_flag()) {
-    constexpr absl::string_view kFlag = "--tensorboard.enabled";
-    const absl::string_view f(flag);
-    if (f == kFlag) enabled = true;
-    if (absl::StartsWith(f, absl::StrCat(kFlag, "="))) {
-      const absl::string_view v = f.substr(kFlag.size() + 1);
-      enabled = !(v == "false" || v == "0" || v == "no");
-    }
-  }
-  return enabled;
+  std::vector<const char*> argv = {"sac-learner"};
+  for (const std::string& flag : command.learner_flag()) argv.push_back(flag.c_str());
+  v1::LearnerConfig config;
+  // The learner already started with these flags, so they parse; should they
+  // not, the line is printed (the default).
+  if (!ParseCommandLine(static_cast<int>(argv.size()), argv.data(), &config).ok()) return true;
+  FillDefaults(&config);
+  return config.tensorboard().enabled();
 }
 
 int RunLocal(int argc, char** argv) {
@@ -98,8 +97,8 @@ int RunLocal(int argc, char** argv) {
               LocalCluster::AddressFile(command.run_dir()).c_str(), command.run_dir().c_str());
   if (LearnerWritesTensorBoard(command)) {
     // The venv's tensorboard (deploy/requirements.txt); the learner writes into its run dir.
-    std::printf("TensorBoard: %s/tensorboard --logdir %s/learner\n",
-                std::string(SAC_PYTHON).substr(0, std::string(SAC_PYTHON).rfind('/')).c_str(),
+    std::printf("TensorBoard: %s --logdir %s/learner\n",
+                (std::filesystem::path(SAC_PYTHON).parent_path() / "tensorboard").c_str(),
                 command.run_dir().c_str());
   }
   std::fflush(stdout);
