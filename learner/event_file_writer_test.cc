@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
@@ -273,6 +274,14 @@ TEST(EventFileWriterTest, AHangingWriteNeverBlocksTheCaller) {
   options.max_queued_events = 4;
   options.dropped_total = &dropped;
   EventFileWriter writer(options);
+  // Should an assertion fail before the reader below opens, the writer's
+  // destructor would wait for its thread, hung in open(), forever: a reader
+  // opened on the way out (and left open, so the last writes land in the
+  // pipe) turns that into a plain failure.
+  bool reader_opened = false;
+  absl::Cleanup unblock = [&fifo, &reader_opened] {
+    if (!reader_opened) (void)open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  };
   writer.AddScalars(0, std::vector<Scalar>{{"x", 0.0f}});
   // The thread has taken the first event and hangs in open().
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -289,6 +298,7 @@ TEST(EventFileWriterTest, AHangingWriteNeverBlocksTheCaller) {
   // A reader: open() returns, the first event and then the 4 queued are written.
   const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
   ASSERT_GE(reader, 0);
+  reader_opened = true;
   ASSERT_TRUE(writer.Flush(absl::Seconds(30)));
   EXPECT_EQ(writer.events_written(), 5u);
   EXPECT_EQ(writer.errors(), 0u);
