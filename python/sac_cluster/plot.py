@@ -48,17 +48,39 @@ def read_eval_csv(run_dir):
     return np.asarray(steps)[order], np.asarray(returns)[order]
 
 
+def read_reference_csv(path):
+    """Returns [(label, env_steps, return, source)] of a reference CSV."""
+    points = []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"label", "env_steps", "return", "source"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                points.append((row["label"], float(row["env_steps"]), float(row["return"]),
+                               row["source"]))
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}:{line}: env_steps and return must be numbers") from None
+    return points
+
+
 def default_label(run_dir):
     name = os.path.basename(os.path.normpath(run_dir))
     return re.sub(r"[_-]seed\d+$", "", name)
 
 
 def aggregate(curves):
-    """Mean and std over runs on a common grid of env steps (interpolated,
-    up to the shortest run)."""
+    """Mean and std over runs on a common grid of env steps, over the span all
+    runs cover: the grid is every run's own evaluation points there, so each
+    evaluation is drawn at its value (a run's curve is its points joined; the
+    others are interpolated between theirs)."""
     end = min(s[-1] for s, _ in curves)
     start = max(s[0] for s, _ in curves)
-    grid = np.linspace(start, end, 100) if end > start else np.array([end])
+    points = np.concatenate([s for s, _ in curves])
+    grid = np.unique(points[(points >= start) & (points <= end)])
+    if grid.size == 0:  # the runs' spans do not overlap
+        grid = np.array([end])
     values = np.stack([np.interp(grid, s, r) for s, r in curves])
     return grid, values.mean(axis=0), values.std(axis=0)
 
@@ -80,6 +102,13 @@ def main(argv=None):
         except (OSError, ValueError) as e:
             print(f"sacctl plot: {e}", file=sys.stderr)
             return 2
+    references = []
+    if args.reference:
+        try:
+            references = read_reference_csv(args.reference)
+        except (OSError, ValueError) as e:
+            print(f"sacctl plot: --reference: {e}", file=sys.stderr)
+            return 2
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     for label, curves in sorted(groups.items()):
@@ -87,14 +116,12 @@ def main(argv=None):
         line, = ax.plot(grid, mean, label=f"{label} ({len(curves)} run{'s' * (len(curves) > 1)})")
         if len(curves) > 1:
             ax.fill_between(grid, mean - std, mean + std, alpha=0.2, color=line.get_color())
-    if args.reference:
-        with open(args.reference, newline="") as f:
-            for row in csv.DictReader(f):
-                ax.scatter([float(row["env_steps"])], [float(row["return"])], marker="x",
-                           color="black", zorder=5)
-                ax.annotate(f"{row['label']} ({row['source']})",
-                            (float(row["env_steps"]), float(row["return"])),
-                            textcoords="offset points", xytext=(4, 4), fontsize=7)
+    # Reference points: black marks, each named in the legend (text beside the
+    # marks would push the axes aside).
+    markers = ["x", "+", "D", "^", "s", "v"]
+    for i, (label, steps, value, source) in enumerate(references):
+        ax.scatter([steps], [value], marker=markers[i % len(markers)], color="black", zorder=5,
+                   label=f"{label} ({source})")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("return")
     ax.set_title(args.title)
