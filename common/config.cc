@@ -54,6 +54,9 @@ std::string FieldNames(const Descriptor* d) {
 std::string TypeName(const FieldDescriptor* f) {
   if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) return f->message_type()->name();
   std::string t = f->type_name();
+  if (f->is_repeated() && f->options().GetExtension(v1::append)) {
+    return absl::StrCat(t, ", repeatable");
+  }
   return f->is_repeated() ? absl::StrCat("list of ", t) : t;
 }
 
@@ -292,7 +295,9 @@ absl::Status ApplyOverride(absl::string_view path, absl::string_view value, Mess
     // Parse into a scratch copy so that a bad value changes nothing.
     std::unique_ptr<Message> scratch(msg->New());
     scratch->CopyFrom(*msg);
-    if (f->is_repeated()) {
+    if (f->is_repeated() && f->options().GetExtension(v1::append)) {
+      RETURN_IF_ERROR(SetScalar(f, value, path, scratch.get()));
+    } else if (f->is_repeated()) {
       scratch->GetReflection()->ClearField(scratch.get(), f);
       if (!value.empty()) {
         for (absl::string_view item : absl::StrSplit(value, ',')) {

@@ -3,7 +3,9 @@
 //   1. the field defaults of the schema,
 //   2. a text-format file given by --config=FILE,
 //   3. --field.path=value flags, applied left to right (a repeated field takes a
-//      comma-separated list and replaces what the file gave).
+//      comma-separated list and replaces what the file gave; one marked
+//      (sac.v1.append), e.g. sacctl local's --learner_flag, instead gains the
+//      whole value of each flag as one more element).
 // Unknown fields and flags, malformed values and values outside the ranges the
 // schema declares ((sac.v1.min), (sac.v1.max), (sac.v1.one_of), ...) are errors
 // that name the field. Not thread-safe; called once at start.

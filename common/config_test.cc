@@ -9,6 +9,7 @@
 
 #include "sac/v1/learner_config.pb.h"
 #include "sac/v1/replay_config.pb.h"
+#include "sac/v1/sacctl_config.pb.h"
 
 namespace sac {
 namespace {
@@ -70,6 +71,28 @@ TEST(Config, RepeatedFlagReplacesList) {
   ASSERT_EQ(c.replay_addresses_size(), 2);
   EXPECT_EQ(c.replay_addresses(1), "b:2");
   EXPECT_EQ(c.sac().hidden_sizes(1), 32u);
+}
+
+// sacctl local's pass-through flags: each --learner_flag is one more flag for
+// the learner, whole (its own value may hold commas), after any from the file.
+TEST(Config, AppendFlagAddsEachValueWhole) {
+  v1::LocalCommand c;
+  const std::string path = WriteTemp("learner_flag: \"--seed=3\"\n");
+  ASSERT_TRUE(Parse({"--learner_flag=--sac.matmul_dtype=bfloat16", "--config=" + path,
+                     "--learner_flag=--sac.hidden_sizes=64,64", "--actor_flag=--a=1,2"},
+                    &c)
+                  .ok());
+  ASSERT_EQ(c.learner_flag_size(), 3);
+  EXPECT_EQ(c.learner_flag(0), "--seed=3");
+  EXPECT_EQ(c.learner_flag(1), "--sac.matmul_dtype=bfloat16");
+  EXPECT_EQ(c.learner_flag(2), "--sac.hidden_sizes=64,64");
+  ASSERT_EQ(c.actor_flag_size(), 1);
+  EXPECT_EQ(c.actor_flag(0), "--a=1,2");
+  EXPECT_EQ(c.replay_flag_size(), 0);
+  const std::string help = FlagHelp(v1::LocalCommand::descriptor());
+  EXPECT_THAT(help, HasSubstr("--learner_flag (string, repeatable)"));
+  EXPECT_THAT(help, HasSubstr("--hidden_sizes (list of uint32)"));
+  std::remove(path.c_str());
 }
 
 TEST(Config, UnknownFlagNamesIt) {
