@@ -8,7 +8,9 @@ are grouped by everything before _seed<N>; each group's row gives, at each
 step count, the mean +- standard deviation over its seeds of the deterministic
 evaluation return of the evaluation taken as the run crossed that step (the
 first within 5000 steps after it; a run that has not reached a column shows
-"-"), and the number of seeds. Prints a Markdown table.
+"-"; one seed's value stands alone, without a spread; "(k)" after a cell: only
+k of the group's seeds reached it), and the number of seeds. Prints a Markdown
+table.
 """
 
 import argparse
@@ -68,6 +70,9 @@ def main(argv):
                 cells.append("-")
                 continue
             mean = sum(values) / len(values)
+            if len(values) == 1:  # one seed has no spread to show
+                cells.append(f"{mean:.0f}" + (" (1)" if len(curves) > 1 else ""))
+                continue
             std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
             cells.append(f"{mean:.0f} +- {std:.0f}" + (f" ({len(values)})"
                                                         if len(values) != len(curves) else ""))
