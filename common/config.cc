@@ -51,10 +51,15 @@ std::string FieldNames(const Descriptor* d) {
   return absl::StrJoin(names, ", ");
 }
 
+// A repeated field that each --flag extends by one whole value ((sac.v1.append)).
+bool AppendsPerFlag(const FieldDescriptor* f) {
+  return f->is_repeated() && f->options().GetExtension(v1::append);
+}
+
 std::string TypeName(const FieldDescriptor* f) {
   if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) return f->message_type()->name();
   std::string t = f->type_name();
-  if (f->is_repeated() && f->options().GetExtension(v1::append)) {
+  if (AppendsPerFlag(f)) {
     return absl::StrCat(t, ", repeatable");
   }
   return f->is_repeated() ? absl::StrCat("list of ", t) : t;
@@ -295,7 +300,7 @@ absl::Status ApplyOverride(absl::string_view path, absl::string_view value, Mess
     // Parse into a scratch copy so that a bad value changes nothing.
     std::unique_ptr<Message> scratch(msg->New());
     scratch->CopyFrom(*msg);
-    if (f->is_repeated() && f->options().GetExtension(v1::append)) {
+    if (AppendsPerFlag(f)) {
       RETURN_IF_ERROR(SetScalar(f, value, path, scratch.get()));
     } else if (f->is_repeated()) {
       scratch->GetReflection()->ClearField(scratch.get(), f);
