@@ -9,18 +9,19 @@ seed SEED + i, and prints one row per episode: the return, the length, whether
 it ended by termination (the body fell or left its healthy range) or by the
 1000-step limit, and the return's terms as Gymnasium's info reports them
 (the forward reward, control cost and contact cost, "-" where the task has
-none; the healthy reward is the rest). Needs the project venv (gymnasium, torch) and python/ on PYTHONPATH.
+none; the healthy reward is the rest). Needs the project venv (gymnasium,
+torch); the episodes are sac_cluster.evaluate.run_episodes, as
+`sac-cluster-eval` runs them.
 """
 
 import argparse
 import os
 import sys
 
-import gymnasium as gym
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from sac_cluster.evaluate import run_episodes  # noqa: E402
 from sac_cluster.policy import load_policy  # noqa: E402
 
 TERMS = ("reward_forward", "reward_ctrl", "reward_contact")
@@ -39,31 +40,16 @@ def main(argv):
             policy, meta = load_policy(path)
         except (OSError, ValueError, KeyError) as e:
             sys.exit(f"episodes.py: {path}: {e}")
-        env = gym.make(meta["task"])
         print(f"{path}: {meta['task']}, env steps {meta.get('env_steps', '?')}")
         print("| episode | return | length | ended by | " + " | ".join(TERMS) + " |")
         print("|---|---|---|---|" + "---|" * len(TERMS))
-        returns, falls = [], 0
-        for i in range(args.episodes):
-            obs, _ = env.reset(seed=args.seed + i)
-            total, length, terms = 0.0, 0, {}
-            while True:
-                with torch.no_grad():
-                    x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
-                    action = policy(x).squeeze(0).numpy()
-                obs, reward, terminated, truncated, info = env.step(action)
-                total += float(reward)
-                length += 1
-                for k in TERMS:
-                    if k in info:
-                        terms[k] = terms.get(k, 0.0) + float(info[k])
-                if terminated or truncated:
-                    break
-            falls += bool(terminated)
-            returns.append(total)
-            print(f"| {i} | {total:.0f} | {length} | {'termination' if terminated else 'time limit'} | "
-                  + " | ".join(f"{terms[k]:.0f}" if k in terms else "-" for k in TERMS) + " |")
-        env.close()
+        runs = run_episodes(policy, meta["task"], args.episodes, args.seed, info_keys=TERMS)
+        for i, e in enumerate(runs):
+            print(f"| {i} | {e.total:.0f} | {e.length} | "
+                  f"{'termination' if e.terminated else 'time limit'} | "
+                  + " | ".join(f"{e.terms[k]:.0f}" if k in e.terms else "-" for k in TERMS) + " |")
+        returns = [e.total for e in runs]
+        falls = sum(e.terminated for e in runs)
         print(f"mean return {np.mean(returns):.1f} +- {np.std(returns):.1f}; "
               f"{falls} of {args.episodes} episodes ended by termination\n")
 
