@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include "common/crc32c.h"
 #include "common/files.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "tests/testing/process.h"
 
 namespace sac::learner {
 namespace {
@@ -24,12 +24,7 @@ using google::protobuf::UnknownField;
 using google::protobuf::UnknownFieldSet;
 
 std::string TempDir(const std::string& name) {
-  std::string dir = (std::filesystem::path(::testing::TempDir()) /
-                     absl::StrCat("event_file_writer_", name, "_", getpid()))
-                        .string();
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+  return ::sac::testing::MakeTempDir(absl::StrCat("event_file_writer_", name));
 }
 
 template <typename T>

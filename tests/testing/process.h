@@ -38,7 +38,9 @@ absl::StatusOr<Ports> WaitForPortFile(const std::string& path, absl::Duration ti
 // $SAC_BINARY_DIR/bin/<name> (the build's binaries), and source paths.
 std::string BinaryPath(const std::string& name);
 std::string SourcePath(const std::string& relative);
-// A fresh directory under the test's temp dir.
+// A fresh directory under $TEST_TMPDIR (default /tmp). It is removed when the
+// test that made it ends without a failure (one made outside a test: when the
+// program ends without one); a failure, or SAC_KEEP_TEST_DIRS=1, keeps it.
 std::string MakeTempDir(const std::string& prefix);
 
 // HTTP GET on 127.0.0.1:port; the body, or an error.
