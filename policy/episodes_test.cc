@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/tensor_codec.h"
+#include "policy/policy_testing.h"
 
 namespace sac {
 namespace {
@@ -16,32 +17,17 @@ using ::testing::HasSubstr;
 
 // A random policy obs_dim -> 16 -> act_dim with bounds [-1, 1].
 std::unique_ptr<PolicyMlp> RandomPolicy(int obs_dim, int act_dim, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  v1::Policy p;
-  auto* m = p.mutable_metadata();
-  m->set_task("Test");
-  m->set_obs_dim(obs_dim);
-  m->set_act_dim(act_dim);
-  m->add_hidden_sizes(16);
-  m->set_activation("relu");
-  m->set_log_std_min(-5);
-  m->set_log_std_max(1);
-  EncodeVector(std::vector<float>(act_dim, -1.f), m->mutable_action_low());
-  EncodeVector(std::vector<float>(act_dim, 1.f), m->mutable_action_high());
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    std::vector<float> v(static_cast<size_t>(NumElements(shape)));
-    for (float& x : v) x = u(rng);
-    auto* t = p.add_tensors();
-    t->set_name(name);
-    EncodeTensor(v, shape, t->mutable_tensor());
-  };
-  add("policy.fc0.weight", {16, obs_dim});
-  add("policy.fc0.bias", {16});
-  add("policy.mean.weight", {act_dim, 16});
-  add("policy.mean.bias", {act_dim});
-  add("policy.log_std.weight", {act_dim, 16});
-  add("policy.log_std.bias", {act_dim});
+  v1::PolicyMetadata m;
+  m.set_task("Test");
+  m.set_obs_dim(obs_dim);
+  m.set_act_dim(act_dim);
+  m.add_hidden_sizes(16);
+  m.set_activation("relu");
+  m.set_log_std_min(-5);
+  m.set_log_std_max(1);
+  EncodeVector(std::vector<float>(act_dim, -1.f), m.mutable_action_low());
+  EncodeVector(std::vector<float>(act_dim, 1.f), m.mutable_action_high());
+  const v1::Policy p = MakePolicyMessage(m, UniformValues(seed, 0.5f));
   auto policy = PolicyMlp::FromPolicy(p);
   EXPECT_TRUE(policy.ok()) << policy.status();
   return policy.ok() ? std::move(*policy) : nullptr;

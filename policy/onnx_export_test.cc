@@ -13,6 +13,7 @@
 #include "common/tensor_codec.h"
 #include "policy/policy_metadata.h"
 #include "policy/policy_mlp.h"
+#include "policy/policy_testing.h"
 
 namespace sac {
 namespace {
@@ -22,8 +23,6 @@ using ::testing::HasSubstr;
 // A random policy 3 -> 5 -> 4 -> 2 with uneven bounds and a log-std clip range
 // [-1, 0.5] that the log-std head's outputs cross on both sides.
 SafetensorsFile RandomSnapshot(uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-0.9f, 0.9f);
   v1::PolicyMetadata m;
   m.set_task("Hopper-v5");
   m.set_obs_dim(3);
@@ -40,22 +39,11 @@ SafetensorsFile RandomSnapshot(uint64_t seed) {
   m.set_log_std_max(0.5);
   EncodeVector(std::vector<float>{-2.0f, 0.0f}, m.mutable_action_low());
   EncodeVector(std::vector<float>{1.0f, 4.0f}, m.mutable_action_high());
-  SafetensorsFile file;
-  file.metadata = PolicyMetadataToStrings(m);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, float gain) {
-    std::vector<float> v(static_cast<size_t>(NumElements(shape)));
-    for (float& x : v) x = gain * u(rng);
-    file.tensors[name] = {std::move(shape), std::move(v)};
-  };
-  add("policy.fc0.weight", {5, 3}, 1);
-  add("policy.fc0.bias", {5}, 1);
-  add("policy.fc1.weight", {4, 5}, 1);
-  add("policy.fc1.bias", {4}, 1);
-  add("policy.mean.weight", {2, 4}, 1);
-  add("policy.mean.bias", {2}, 1);
-  add("policy.log_std.weight", {2, 4}, 3);
-  add("policy.log_std.bias", {2}, 1);
-  return file;
+  // The log-std head's weights three times the others', so its outputs cross
+  // the clip range.
+  return MakePolicySnapshot(m, [u = UniformValues(seed, 0.9f)](const std::string& name, size_t i) {
+    return (name == "policy.log_std.weight" ? 3.0f : 1.0f) * u(name, i);
+  });
 }
 
 // A row-major array, evaluated in double.

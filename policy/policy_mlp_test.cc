@@ -7,6 +7,7 @@
 
 #include "common/tensor_codec.h"
 #include "policy/policy_metadata.h"
+#include "policy/policy_testing.h"
 
 namespace sac {
 namespace {
@@ -15,10 +16,8 @@ using ::testing::HasSubstr;
 
 // A random policy 3 -> 5 -> 4 -> 2 with bounds [-2, 1] x [0, 4].
 v1::Policy RandomPolicy(uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-0.7f, 0.7f);
-  v1::Policy p;
-  auto* m = p.mutable_metadata();
+  v1::PolicyMetadata metadata;
+  auto* m = &metadata;
   m->set_task("Test");
   m->set_obs_dim(3);
   m->set_act_dim(2);
@@ -30,22 +29,7 @@ v1::Policy RandomPolicy(uint64_t seed) {
   m->set_version(7);
   EncodeVector(std::vector<float>{-2, 0}, m->mutable_action_low());
   EncodeVector(std::vector<float>{1, 4}, m->mutable_action_high());
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    std::vector<float> v(static_cast<size_t>(NumElements(shape)));
-    for (float& x : v) x = u(rng);
-    auto* t = p.add_tensors();
-    t->set_name(name);
-    EncodeTensor(v, shape, t->mutable_tensor());
-  };
-  add("policy.fc0.weight", {5, 3});
-  add("policy.fc0.bias", {5});
-  add("policy.fc1.weight", {4, 5});
-  add("policy.fc1.bias", {4});
-  add("policy.mean.weight", {2, 4});
-  add("policy.mean.bias", {2});
-  add("policy.log_std.weight", {2, 4});
-  add("policy.log_std.bias", {2});
-  return p;
+  return MakePolicyMessage(metadata, UniformValues(seed, 0.7f));
 }
 
 std::vector<double> Get(const v1::Policy& p, const std::string& name) {

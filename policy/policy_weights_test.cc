@@ -7,6 +7,7 @@
 
 #include "common/tensor_codec.h"
 #include "policy/policy_metadata.h"
+#include "policy/policy_testing.h"
 
 namespace sac {
 namespace {
@@ -27,20 +28,7 @@ SafetensorsFile SmallSnapshot() {
   m.set_log_std_max(1);
   EncodeVector(std::vector<float>{-1}, m.mutable_action_low());
   EncodeVector(std::vector<float>{3}, m.mutable_action_high());
-  SafetensorsFile file;
-  file.metadata = PolicyMetadataToStrings(m);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    std::vector<float> v(static_cast<size_t>(NumElements(shape)));
-    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
-    file.tensors[name] = {std::move(shape), std::move(v)};
-  };
-  add("policy.fc0.weight", {3, 2});
-  add("policy.fc0.bias", {3});
-  add("policy.mean.weight", {1, 3});
-  add("policy.mean.bias", {1});
-  add("policy.log_std.weight", {1, 3});
-  add("policy.log_std.bias", {1});
-  return file;
+  return MakePolicySnapshot(m, [](const std::string&, size_t i) { return static_cast<float>(i); });
 }
 
 TEST(PolicyWeights, ResolvesLayersTransformAndClamp) {

@@ -30,6 +30,7 @@
 #include "envs/env.h"
 #include "envs/models_dir.h"
 #include "policy/policy_mlp.h"
+#include "policy/policy_testing.h"
 
 namespace {
 
@@ -40,37 +41,19 @@ double CpuNow() {
 }
 
 sac::v1::Policy RandomPolicy(int obs, int act, int hidden) {
-  std::mt19937 rng(0);
-  std::uniform_real_distribution<float> u(-0.1f, 0.1f);
-  sac::v1::Policy p;
-  auto* m = p.mutable_metadata();
-  m->set_task("HalfCheetah-v5");
-  m->set_obs_dim(obs);
-  m->set_act_dim(act);
-  m->add_hidden_sizes(hidden);
-  m->add_hidden_sizes(hidden);
-  m->set_activation("relu");
-  m->set_version(1);
-  m->set_log_std_min(-20);
-  m->set_log_std_max(2);
-  sac::EncodeVector(std::vector<float>(act, -1.f), m->mutable_action_low());
-  sac::EncodeVector(std::vector<float>(act, 1.f), m->mutable_action_high());
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    std::vector<float> v(static_cast<size_t>(sac::NumElements(shape)));
-    for (float& x : v) x = u(rng);
-    auto* t = p.add_tensors();
-    t->set_name(name);
-    sac::EncodeTensor(v, shape, t->mutable_tensor());
-  };
-  add("policy.fc0.weight", {hidden, obs});
-  add("policy.fc0.bias", {hidden});
-  add("policy.fc1.weight", {hidden, hidden});
-  add("policy.fc1.bias", {hidden});
-  add("policy.mean.weight", {act, hidden});
-  add("policy.mean.bias", {act});
-  add("policy.log_std.weight", {act, hidden});
-  add("policy.log_std.bias", {act});
-  return p;
+  sac::v1::PolicyMetadata m;
+  m.set_task("HalfCheetah-v5");
+  m.set_obs_dim(obs);
+  m.set_act_dim(act);
+  m.add_hidden_sizes(hidden);
+  m.add_hidden_sizes(hidden);
+  m.set_activation("relu");
+  m.set_version(1);
+  m.set_log_std_min(-20);
+  m.set_log_std_max(2);
+  sac::EncodeVector(std::vector<float>(act, -1.f), m.mutable_action_low());
+  sac::EncodeVector(std::vector<float>(act, 1.f), m.mutable_action_high());
+  return sac::MakePolicyMessage(m, sac::UniformValues(0, 0.1f));
 }
 
 double RawPhysicsRate(int num_envs, double seconds) {
