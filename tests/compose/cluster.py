@@ -4,6 +4,7 @@ tests/compose/compose_test.py and bench/compose_scaling/compose_scaling.py.
 Every wait polls a condition with a deadline."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -55,6 +56,27 @@ def free_port():
 def docker_answers():
     return subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL).returncode == 0
+
+
+# The label every stage of deploy/Dockerfile sets (its value: the stage).
+STAGE_LABEL = "org.sac-cluster.stage"
+
+
+def docker_free_space():
+    """(Docker's root folder, its free GB)."""
+    root = run(["docker", "info", "-f", "{{.DockerRootDir}}"]).strip()
+    return root, shutil.disk_usage(root).free / 1e9
+
+
+def prune_superseded_images():
+    """Removes this project's images that no tag holds any more (earlier builds'
+    layers, a failed build's steps) and returns Docker's one-line account.
+    Tagged images and their layers, the build cache of the next build, stay;
+    other projects' images are not touched (label filter)."""
+    out = run(["docker", "image", "prune", "-f", "--filter", "label=" + STAGE_LABEL])
+    deleted = len(re.findall(r"^deleted: ", out, re.M))
+    m = re.search(r"Total reclaimed space: (\S+)", out)
+    return "%d layer(s) deleted, %s reclaimed" % (deleted, m.group(1) if m else "0B")
 
 
 class Dockerd:
@@ -134,6 +156,20 @@ class Cluster:
         for f in self.files:
             cmd += ["-f", f]
         return run(cmd + list(args), check=check, timeout=timeout, env=self.env())
+
+    def build(self, timeout):
+        """Builds the images as `docker-compose build` does, with two additions
+        for a machine that builds again and again (CI): the build stage is
+        tagged sac-cluster-build:<tag> first (legacy builder, as compose 1.29
+        uses), so that pruning superseded images keeps this build's cache, the
+        venv layer above all; and --force-rm, so a failed step leaves no
+        container behind."""
+        env = self.env()
+        env["DOCKER_BUILDKIT"] = "0"
+        run(["docker", "build", "-f", os.path.join(self.workdir, "deploy", "Dockerfile"),
+             "--target", "build", "-t", "sac-cluster-build:" + self.tag, self.workdir],
+            timeout=timeout, env=env)
+        self.compose("build", "--force-rm", timeout=timeout)
 
     def containers(self, service):
         return self.compose("ps", "-q", service).split()

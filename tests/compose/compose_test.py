@@ -10,7 +10,10 @@ in the line that reports it and in the failure line when it breaks:
           (deploy/local-base-images.sh says which, one line each)
   build   `docker-compose build` from a clean checkout (tracked and
           untracked-but-not-ignored files copied to a temporary folder; the
-          host's extra CA certificates go into its deploy/build-ca/ only)
+          host's extra CA certificates go into its deploy/build-ca/ only),
+          with the build stage tagged and the superseded images of earlier
+          builds pruned before and after (only images labelled by
+          deploy/Dockerfile), so repeated runs do not fill the disk
   images  the actor/replay/sacctl image holds no LibTorch or CUDA library and
           no sac-learner, and is at most 300 MB; neither image holds the build
           host's CA certificates or pip settings
@@ -34,7 +37,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, Dockerd, Failed, clean_checkout, run, wait_for  # noqa: E402
+from cluster import (Cluster, Dockerd, Failed, clean_checkout, docker_free_space,  # noqa: E402
+                     prune_superseded_images, run, wait_for)
 
 SRC = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else ""
 SACCTL = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else ""
@@ -66,9 +70,17 @@ class Test:
     def build(self):
         work = clean_checkout(SRC, log)
         self.cluster = Cluster(work, "sacct%d" % os.getpid(), TAG)
+        # Superseded images first: on a machine that builds every commit they
+        # are what fills the disk (each build's layers were about 8 GB before
+        # the libraries moved below the sources in deploy/Dockerfile).
+        log("before the build: " + prune_superseded_images())
+        root, free = docker_free_space()
+        log("%s has %.1f GB free" % (root, free))
         t0 = time.monotonic()
-        self.cluster.compose("build", timeout=3600)
+        self.cluster.build(timeout=3600)
         log("docker-compose build: %.0f s" % (time.monotonic() - t0))
+        log("after the build, the previous build's images: " + prune_superseded_images())
+        log("%s has %.1f GB free" % (root, docker_free_space()[1]))
 
     def images(self):
         runtime, learner = "sac-cluster:" + TAG, "sac-cluster-learner:" + TAG

@@ -1,11 +1,14 @@
 """deploy/Dockerfile parses with the official BuildKit parser (the `dockerfile`
 wheel wraps it) and keeps its promises: no `# syntax=` line (the legacy builder
 and BuildKit build it without fetching a frontend image); a `build` stage on
-debian:bookworm that runs deploy/install-deps.sh --image-build; a `runtime`
-stage on debian:bookworm-slim that runs install-deps.sh --runtime-only, with a
-non-root USER, a HEALTHCHECK on /healthz at the metrics port of deploy/config
-and the entrypoint script as ENTRYPOINT; a `learner` stage on the runtime stage,
-last (the default target); every COPY source present in the build context and
+debian:bookworm that runs deploy/install-deps.sh --image-build and stages the
+libraries before it copies any source; `runtime` and `learner` stages on one
+shared stage from debian:bookworm-slim that runs install-deps.sh --runtime-only,
+with a non-root USER, a HEALTHCHECK on /healthz at the metrics port of
+deploy/config and the entrypoint script as ENTRYPOINT; `learner` last (the
+default target), its LibTorch libraries copied before any binary; every stage
+labelled org.sac-cluster.stage (what make test-compose prunes by); every COPY
+source present in the build context and
 not excluded by .dockerignore; docker-compose.yml builds the learner service
 from the `learner` target and every other sac service from `runtime`. The images
 are built and run for real by make test-compose (tests/compose).
@@ -73,25 +76,57 @@ def main():
     if missing:
         fail("no stage named %s (stages: %s)" % (missing, [n for n, _, _ in stages]))
         return 1
+    def chain(name):
+        """The stage's commands with those of the stages it is FROM, oldest
+        first, and the image at the root of the chain."""
+        base, cmds = by_name[name]
+        if base in by_name:
+            root, parent = chain(base)
+            return root, parent + cmds
+        return base, list(cmds)
+
     build_base, build = by_name["build"]
-    final_base, final = by_name["runtime"]
+    runtime_root, runtime = chain("runtime")
+    learner_root, learner = chain("learner")
     if build_base != "debian:bookworm":
         fail("build stage is FROM %r, expected debian:bookworm" % build_base)
-    if final_base != "debian:bookworm-slim":
-        fail("runtime stage is FROM %r, expected debian:bookworm-slim" % final_base)
-    if by_name["learner"][0] != "runtime":
-        fail("learner stage is FROM %r, expected the runtime stage" % by_name["learner"][0])
+    for name, root in (("runtime", runtime_root), ("learner", learner_root)):
+        if root != "debian:bookworm-slim":
+            fail("the %s stage is built on %r, expected debian:bookworm-slim" % (name, root))
+    shared = by_name["runtime"][0]
+    if shared not in by_name or by_name["learner"][0] != shared:
+        fail("runtime (FROM %r) and learner (FROM %r) are not on one shared stage"
+             % (shared, by_name["learner"][0]))
     if stages[-1][0] != "learner":
         fail("the last stage (the default target) is %r, expected learner" % stages[-1][0])
     runs = lambda stage: " ".join(" ".join(c.value) for c in stage if c.cmd == "RUN")
     if "install-deps.sh --image-build" not in runs(build):
         fail("the build stage does not run deploy/install-deps.sh --image-build")
-    if "install-deps.sh --runtime-only" not in runs(final):
-        fail("the runtime stage does not run install-deps.sh --runtime-only")
+    for name, cmds in (("runtime", runtime), ("learner", learner)):
+        if "install-deps.sh --runtime-only" not in runs(cmds):
+            fail("the %s image does not run install-deps.sh --runtime-only" % name)
+    # The layer order that keeps the 4 GB of libraries out of a source
+    # change's rebuild: staged before the first source COPY, copied into the
+    # learner image before any binary.
+    step = lambda cmds, pred: next((i for i, c in enumerate(cmds) if pred(c)), None)
+    staged = step(build, lambda c: c.cmd == "RUN" and "/stage/learner-libs" in " ".join(c.value))
+    first_source = step(build, lambda c: c.cmd == "COPY" and c.value[0] in ("CMakeLists.txt", "common/"))
+    if staged is None or first_source is None or staged > first_source:
+        fail("the build stage does not stage /stage/learner-libs before copying the sources")
+    froms = lambda c: [f for f in c.flags if f.startswith("--from")]
+    own = by_name["learner"][1]
+    libs = step(own, lambda c: c.cmd == "COPY" and froms(c) and "learner-libs" in c.value[0])
+    bins = step(own, lambda c: c.cmd == "COPY" and froms(c) and "libs" not in c.value[0])
+    if libs is None or bins is None or libs > bins:
+        fail("the learner stage does not copy /stage/learner-libs/ before the binaries")
+    for name, _, _ in stages:
+        if not any(c.cmd == "LABEL" and c.value[:1] == ("org.sac-cluster.stage",) for c in chain(name)[1]):
+            fail("stage %s has no LABEL org.sac-cluster.stage (make test-compose prunes by it)" % name)
+    final = runtime
     users = [c.value[0] for c in final if c.cmd == "USER"]
     if not users or users[-1].split(":")[0] in ("root", "0"):
         fail("the runtime stage runs as root (USER %r)" % users)
-    if any(c.cmd == "USER" for c in by_name["learner"][1]):
+    if any(c.cmd == "USER" for c in own):
         fail("the learner stage changes USER")
     with open(os.path.join(SRC, "docker-compose.yml")) as f:
         services = yaml.safe_load(f)["services"]
