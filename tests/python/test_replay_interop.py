@@ -2,7 +2,6 @@
 through stubs generated from proto/ (what a Python actor or learner would do)."""
 import os
 import subprocess
-import tempfile
 import time
 
 import grpc
@@ -19,10 +18,10 @@ def _binary():
 
 
 @pytest.fixture()
-def shard():
+def shard(tmp_path):
     if not os.path.exists(_binary()):
         pytest.skip("sac-replay not built")
-    d = tempfile.mkdtemp(prefix="replay_py_")
+    d = str(tmp_path)  # pytest keeps the last three runs' folders, no more
     ports = os.path.join(d, "ports")
     proc = subprocess.Popen(
         [_binary(), "--task=Hopper-v5", "--capacity=1000", "--rate_limiter.min_size_to_sample=1",
