@@ -193,12 +193,12 @@ absl::Status SacLearner::Impl::Init() {
   std::vector<Net*> trainable = {&policy, &q};
   if (!v2) trainable.push_back(&v);
   const int64_t source_start = policy.Params().size();  // index of the source's first tensor
-  flat_params = Flatten(trainable, v2 ? &log_alpha : nullptr, device);
+  flat_params = Flatten(trainable, learn_alpha ? &log_alpha : nullptr, device);
   for (const Net* net : trainable) {
     for (const Tensor& p : net->Params()) params.push_back(p);
     for (const std::string& n : net->ParamNames()) param_names.push_back(n);
   }
-  if (v2) {
+  if (learn_alpha) {
     params.push_back(log_alpha);
     param_names.push_back("log_alpha");
   }
@@ -337,6 +337,12 @@ absl::StatusOr<std::unique_ptr<SacLearner>> SacLearner::Create(const v1::SacConf
     impl->options = options;
     impl->config = config;
     impl->v2 = config.variant() == "v2";
+    if (!impl->v2 && config.has_learn_temperature() && config.learn_temperature()) {
+      return absl::InvalidArgumentError(
+          "sac.learn_temperature=true needs sac.variant=v2 (v1's temperature is fixed: "
+          "sac.initial_temperature)");
+    }
+    impl->learn_alpha = impl->v2 && config.learn_temperature();
     impl->manual = options.tuning.manual_backward && impl->device.is_cpu();
     impl->bf16 = config.matmul_dtype() == "bfloat16";
     if (impl->bf16 && !impl->manual) {

@@ -6,7 +6,7 @@
 //  - "v1" (the paper): state value V with a Polyak target, twin soft Q,
 //    tanh-squashed Gaussian policy, fixed temperature, reward scale.
 //  - "v2": twin Q with Polyak target Qs, no V, temperature learned toward a
-//    target entropy (-|A| by default).
+//    target entropy (-|A| by default), or held fixed (sac.learn_temperature=false).
 //
 // The update is written twice: in LibTorch autograd (any device) and by hand
 // (CPU, the default there); learner/sac_learner_internal.h lists the files.
@@ -72,13 +72,14 @@ struct LearnerOptions {
 };
 
 // Scalars of one update, computed from the parameters before the update.
-// Fields a variant does not have are NaN (v_loss, v_mean in v2; temperature_loss in v1).
+// Fields a variant does not have are NaN (v_loss, v_mean in v2; temperature_loss in v1
+// and in v2 with a fixed temperature).
 struct UpdateMetrics {
   double q1_loss = 0;           // J_Q(theta_1)
   double q2_loss = 0;           // J_Q(theta_2)
   double v_loss = 0;            // J_V(psi) (v1)
   double policy_loss = 0;       // J_pi(phi)
-  double temperature_loss = 0;  // J(alpha) (v2)
+  double temperature_loss = 0;  // J(alpha) (v2, learned temperature)
   double temperature = 0;       // alpha used in this update
   double entropy = 0;           // -mean log pi(a|s) of the fresh actions at s
   double mean_log_prob = 0;     // mean log pi(a|s)

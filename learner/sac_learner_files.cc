@@ -56,7 +56,7 @@ std::vector<std::pair<std::string, Tensor>> SacLearner::Impl::StateTensors() con
     out.emplace_back(absl::StrCat("adam.step.", param_names[i]), step);
   }
   for (size_t i = 0; i < targets.size(); ++i) out.emplace_back(target_names[i], targets[i]);
-  if (!v2) out.emplace_back("log_alpha", log_alpha);
+  if (!learn_alpha) out.emplace_back("log_alpha", log_alpha);
   return out;
 }
 v1::PolicyMetadata SacLearner::BaseMetadata() const {
@@ -135,12 +135,17 @@ absl::Status SacLearner::LoadCheckpoint(const std::string& path, std::string* ex
   if (!saved.ParseFromString(c.strings["sac_config"])) {
     return absl::DataLossError(absl::StrCat(path, ": unreadable sac_config"));
   }
-  const std::string here =
-      absl::StrCat("variant ", s.config.variant(), ", obs ", s.options.obs_dim, ", act ",
-                   s.options.act_dim, ", hidden [", absl::StrJoin(s.hidden, ","), "]");
+  // v2's temperature, learned or fixed, decides which tensors the state has.
+  auto temperature = [](const v1::SacConfig& config) -> std::string {
+    if (config.variant() != "v2") return "";
+    return config.learn_temperature() ? " (learned temperature)" : " (fixed temperature)";
+  };
+  const std::string here = absl::StrCat("variant ", s.config.variant(), temperature(s.config),
+                                        ", obs ", s.options.obs_dim, ", act ", s.options.act_dim,
+                                        ", hidden [", absl::StrJoin(s.hidden, ","), "]");
   const std::string there = absl::StrCat(
-      "variant ", saved.variant(), ", obs ", c.strings["obs_dim"], ", act ", c.strings["act_dim"],
-      ", hidden [", absl::StrJoin(saved.hidden_sizes(), ","), "]");
+      "variant ", saved.variant(), temperature(saved), ", obs ", c.strings["obs_dim"], ", act ",
+      c.strings["act_dim"], ", hidden [", absl::StrJoin(saved.hidden_sizes(), ","), "]");
   if (here != there) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": checkpoint is for ", there, "; this learner is ", here));

@@ -145,8 +145,9 @@ struct SacLearner::Impl {
   LearnerOptions options;
   torch::Device device = torch::kCPU;
   bool v2 = false;
-  bool manual = true;  // the hand-written update (CPU); false: LibTorch autograd
-  bool bf16 = false;   // sac.matmul_dtype=bfloat16 (hand-written update only)
+  bool learn_alpha = false;  // v2 with sac.learn_temperature: log_alpha is trained
+  bool manual = true;        // the hand-written update (CPU); false: LibTorch autograd
+  bool bf16 = false;         // sac.matmul_dtype=bfloat16 (hand-written update only)
   std::vector<int64_t> hidden;
   double reward_scale = 1;
   double target_entropy = 0;
@@ -155,9 +156,9 @@ struct SacLearner::Impl {
   torch::Tensor action_bias;   // [A] on device
 
   internal::Net policy, q, q_target, v, v_target;  // v, v_target: v1 only; q_target: v2 only
-  torch::Tensor log_alpha;                         // [] on device; learned in v2
+  torch::Tensor log_alpha;  // [] on device; trained when learn_alpha, else fixed
 
-  // Every trained tensor (policy, q, v in v1, log_alpha in v2, in this order)
+  // Every trained tensor (policy, q, v in v1, log_alpha when learned, in this order)
   // is a view into flat_params; its gradient and Adam moments are views at the
   // same offsets of flat_grads, flat_exp_avg, flat_exp_avg_sq, so that Adam is
   // one fused kernel over one tensor. The target network is a view into

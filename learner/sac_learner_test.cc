@@ -193,6 +193,55 @@ TEST(SacLearnerTest, UpdatesProduceFiniteMetricsAndMoveParameters) {
   }
 }
 
+// sac.learn_temperature=false: v2's networks with alpha held at
+// initial_temperature; every other tensor trains as in v2.
+TEST(SacLearnerTest, V2WithAFixedTemperatureHoldsItAndTrainsTheRest) {
+  v1::SacConfig c = Config("v2");
+  c.set_learn_temperature(false);
+  c.set_initial_temperature(0.2);
+  for (const bool manual : {true, false}) {
+    LearnerOptions o = Options();
+    o.tuning.manual_backward = manual;
+    auto learner = SacLearner::Create(c, o);
+    ASSERT_TRUE(learner.ok()) << learner.status();
+    const std::vector<NamedArray> before = SacLearnerTesting::AllTensors(**learner);
+    for (int i = 0; i < 3; ++i) {
+      absl::StatusOr<UpdateMetrics> m = (*learner)->Update(MakeBatch(32, i).host(32));
+      ASSERT_TRUE(m.ok()) << m.status();
+      EXPECT_FLOAT_EQ(m->temperature, 0.2f) << "manual " << manual;
+      EXPECT_TRUE(std::isnan(m->temperature_loss));
+      EXPECT_TRUE(std::isnan(m->v_loss));
+    }
+    const std::vector<NamedArray> after = SacLearnerTesting::AllTensors(**learner);
+    ASSERT_EQ(before.size(), after.size());
+    for (size_t i = 0; i < before.size(); ++i) {
+      EXPECT_EQ(before[i].name.find("adam.exp_avg.log_alpha"), std::string::npos);
+      if (before[i].name == "log_alpha") {
+        EXPECT_EQ(before[i].values, after[i].values);
+      } else {
+        EXPECT_NE(before[i].values, after[i].values) << before[i].name;
+      }
+    }
+  }
+  // A checkpoint keeps to its kind of temperature; v1 has no learned one.
+  const std::string path = ::testing::TempDir() + "/fixed_alpha.ckpt";
+  auto fixed = SacLearner::Create(c, Options());
+  ASSERT_TRUE(fixed.ok());
+  ASSERT_TRUE((*fixed)->SaveCheckpoint(path).ok());
+  const absl::Status s = MakeLearner("v2")->LoadCheckpoint(path);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("variant v2 (fixed temperature)"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("this learner is variant v2 (learned temperature)"), std::string::npos)
+      << s;
+  v1::SacConfig v1_learned = Config("v1");
+  v1_learned.set_learn_temperature(true);
+  const absl::Status bad = SacLearner::Create(v1_learned, Options()).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("sac.learn_temperature=true needs sac.variant=v2"),
+            std::string::npos)
+      << bad;
+}
+
 TEST(SacLearnerTest, TerminatedStopsBootstrappingTruncatedDoesNot) {
   for (const std::string variant : {"v1", "v2"}) {
     std::unique_ptr<SacLearner> plain = MakeLearner(variant);

@@ -102,8 +102,8 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
   for (Tensor& p : params) p.mutable_grad() = Tensor();
 
   // alpha as used by this update (pre-update value), a constant of the graph.
-  const Tensor alpha =
-      v2 ? log_alpha.detach().exp() : torch::full({}, config.initial_temperature(), obs.options());
+  const Tensor alpha = learn_alpha ? log_alpha.detach().exp()
+                                   : torch::full({}, config.initial_temperature(), obs.options());
 
   // Bellman target Q-hat (eq. 8 for v1; the target-Q form for v2), no gradient.
   Tensor q_hat;
@@ -148,7 +148,7 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
     const Tensor v_goal = (min_q_fresh - alpha * fresh.log_prob).detach();
     j_v = 0.5 * (v_value - v_goal).square().mean();
     total = total + j_v;
-  } else {
+  } else if (learn_alpha) {
     // J(alpha) = E[-log_alpha (log pi(a|s) + target_entropy)].
     j_alpha = -(log_alpha * (fresh.log_prob.detach() + target_entropy)).mean();
     total = total + j_alpha;
@@ -166,7 +166,7 @@ UpdateMetrics SacLearner::Impl::Step(const HostBatch& b, const Tensor& noise) {
 
   const Tensor nan = torch::full({}, kNaN, obs.options());
   const Tensor all =
-      torch::stack({j_q[0], j_q[1], v2 ? nan : j_v, j_pi, v2 ? j_alpha : nan, alpha,
+      torch::stack({j_q[0], j_q[1], v2 ? nan : j_v, j_pi, learn_alpha ? j_alpha : nan, alpha,
                     -fresh.log_prob.mean(), fresh.log_prob.mean(), q_data[0].mean(),
                     q_data[1].mean(), v2 ? nan : v_value.mean(), q_hat.mean(), log_std.mean()})
           .detach()

@@ -328,8 +328,8 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
   PrepareWork(n);
   Work& w = work;
   const double gamma = config.gamma();
-  const float alpha = v2 ? std::exp(log_alpha.data_ptr<float>()[0])
-                         : static_cast<float>(config.initial_temperature());
+  const float alpha = learn_alpha ? std::exp(log_alpha.data_ptr<float>()[0])
+                                  : static_cast<float>(config.initial_temperature());
   auto wrap = [](const float* data, int64_t rows, int64_t cols) {
     return torch::from_blob(const_cast<float*>(data), {rows, cols}, torch::kFloat);
   };
@@ -463,15 +463,14 @@ UpdateMetrics SacLearner::Impl::ManualStep(const HostBatch& b, const float* nois
                           alpha * inv_n, w.policy.gout.data_ptr<float>());
   Backward(policy_mlp, obs, w.policy, /*weights=*/true, nullptr, 0, false, bf);
   double j_alpha = kNaN;
-  if (v2) {
+  if (learn_alpha) {
     // J(alpha) = mean[-log_alpha (log pi + H-bar)]: d/d log_alpha = -mean(log pi + H-bar).
     const double mean_term = lp_sum / n + target_entropy;
     const float la = log_alpha.data_ptr<float>()[0];
     j_alpha = -static_cast<double>(la) * mean_term;
     grads.back().data_ptr<float>()[0] = static_cast<float>(-mean_term);
-  } else {
-    Backward(v_mlp, obs, w.v, /*weights=*/true, nullptr, 0, false, bf);
   }
+  if (!v2) Backward(v_mlp, obs, w.v, /*weights=*/true, nullptr, 0, false, bf);
 
   OptimizerStep();
   ++updates;

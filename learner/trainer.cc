@@ -325,7 +325,7 @@ void Trainer::WriteTrainingRecord(std::chrono::steady_clock::time_point now) {
                                    {"loss/policy", mean(r.policy_loss)}};
     if (learner_->config().variant() == "v1") {
       scalars.push_back({"loss/v", mean(r.v_loss)});
-    } else {
+    } else if (learner_->config().learn_temperature()) {
       scalars.push_back({"loss/temperature", mean(r.temperature_loss)});
     }
     const auto per_second = [dt](uint64_t delta) {

@@ -1,6 +1,7 @@
 // sac_learner_tool: drives the learner core for the cross-process and
 // cross-language tests (not a product binary).
-//   golden   --variant=v1|v2 --out=DIR   one UpdateWithNoise on a fixed batch;
+//   golden   --variant=v1|v2 --out=DIR [--matmul_dtype=..] [--temperature=ALPHA]
+//            [--learn_temperature=false]   one UpdateWithNoise on a fixed batch;
 //            writes DIR/before.safetensors (all tensors, the batch, the noise,
 //            the config in the metadata) and DIR/after.safetensors (all tensors,
 //            the metrics in the metadata).
@@ -111,6 +112,14 @@ int Golden(const std::map<std::string, std::string>& flags) {
   v1::SacConfig config;
   config.set_variant(Flag(flags, "variant", "v1"));
   config.set_matmul_dtype(Flag(flags, "matmul_dtype", "float32"));
+  if (flags.count("temperature")) {
+    double alpha = 0;
+    if (!absl::SimpleAtod(Flag(flags, "temperature"), &alpha)) {
+      return Fail(absl::InvalidArgumentError("--temperature: not a number"));
+    }
+    config.set_initial_temperature(alpha);
+  }
+  if (Flag(flags, "learn_temperature", "true") == "false") config.set_learn_temperature(false);
   const std::string out = Flag(flags, "out");
   const LearnerOptions o = Options(1);
   auto learner = SacLearner::Create(config, o);
@@ -140,6 +149,7 @@ int Golden(const std::map<std::string, std::string>& flags) {
       {"tau", D(c.tau())},
       {"learning_rate", D(c.learning_rate())},
       {"temperature", D(c.initial_temperature())},
+      {"learn_temperature", c.learn_temperature() ? "true" : "false"},
       {"target_entropy", D(c.target_entropy())},
       {"log_std_min", D(c.log_std_min())},
       {"log_std_max", D(c.log_std_max())},

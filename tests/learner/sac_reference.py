@@ -58,9 +58,11 @@ class Policy(nn.Module):
 class ReferenceSac:
     def __init__(self, variant, obs_dim, act_dim, hidden, action_low, action_high, *, lr=3e-4,
                  gamma=0.99, tau=0.005, reward_scale=None, temperature=1.0,
-                 target_entropy=None, log_std_min=-20.0, log_std_max=2.0):
+                 target_entropy=None, log_std_min=-20.0, log_std_max=2.0, learn_temperature=True):
         assert variant in ("v1", "v2")
         self.variant = variant
+        # v2 learns alpha unless told not to; v1 never does.
+        self.learn_alpha = variant == "v2" and learn_temperature
         self.gamma, self.tau = gamma, tau
         self.reward_scale = reward_scale if reward_scale is not None else (5.0 if variant == "v1" else 1.0)
         self.target_entropy = -float(act_dim) if target_entropy is None else target_entropy
@@ -83,7 +85,7 @@ class ReferenceSac:
             trained = {"policy": self.policy, "q1": self.q1, "q2": self.q2}
         self.trained = trained
         self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=lr) for name, m in trained.items()}
-        if variant == "v2":
+        if self.learn_alpha:
             self.optimizers["log_alpha"] = torch.optim.Adam([self.log_alpha], lr=lr)
 
     def modules(self):
@@ -138,7 +140,7 @@ class ReferenceSac:
         accepted and ignored on purpose: only termination stops bootstrapping."""
         del truncated
         not_done = 1.0 - terminated
-        alpha = self.fixed_alpha if self.variant == "v1" else self.log_alpha.exp().detach()
+        alpha = self.log_alpha.exp().detach() if self.learn_alpha else self.fixed_alpha
         losses = {}
         with torch.no_grad():
             if self.variant == "v1":
@@ -160,7 +162,7 @@ class ReferenceSac:
         if self.variant == "v1":
             v = self.v(obs).squeeze(-1)
             losses["v"] = 0.5 * ((v - (min_q_new - alpha * logp).detach()) ** 2).mean()  # eq. 5
-        else:
+        if self.learn_alpha:
             losses["log_alpha"] = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         # Every loss's gradient w.r.t. its own network only, all from the
         # parameters before the step; then every optimizer steps.

@@ -36,9 +36,15 @@ def load(path):
         return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
 
 
+# The variants the golden tests run: v1, v2, and v2 with its temperature held
+# at 0.2 (sac.learn_temperature=false).
+VARIANTS = {"v1": ["--variant=v1"], "v2": ["--variant=v2"],
+            "v2-fixed-alpha": ["--variant=v2", "--learn_temperature=false", "--temperature=0.2"]}
+
+
 def run_golden(variant, tmp_path, matmul_dtype="float32"):
     assert os.path.exists(TOOL), f"{TOOL} is not built (ninja sac_learner_tool)"
-    run = subprocess.run([TOOL, "golden", f"--variant={variant}", f"--out={tmp_path}",
+    run = subprocess.run([TOOL, "golden", *VARIANTS[variant], f"--out={tmp_path}",
                           f"--matmul_dtype={matmul_dtype}"], capture_output=True, text=True)
     if run.returncode != 0 and "this CPU has no bfloat16 products" in run.stderr:
         # The learner refuses bfloat16 on such a CPU, in one line (checked here).
@@ -51,7 +57,9 @@ def run_golden(variant, tmp_path, matmul_dtype="float32"):
 
 
 def make_reference(variant, before, config, dtype):
-    """The plain PyTorch update in `dtype` from the golden run's state."""
+    """The plain PyTorch update in `dtype` from the golden run's state (the
+    variant and temperature as the golden run's config says)."""
+    variant = config["variant"]
     obs_dim = before["batch.obs"].shape[1]
     act_dim = before["batch.action"].shape[1]
     torch.set_default_dtype(dtype)
@@ -63,7 +71,8 @@ def make_reference(variant, before, config, dtype):
             tau=float(config["tau"]), reward_scale=float(config["reward_scale"]),
             temperature=float(config["temperature"]),
             target_entropy=float(config["target_entropy"]),
-            log_std_min=float(config["log_std_min"]), log_std_max=float(config["log_std_max"]))
+            log_std_min=float(config["log_std_min"]), log_std_max=float(config["log_std_max"]),
+            learn_temperature=config["learn_temperature"] == "true")
         ref.load({k: v.to(dtype) for k, v in before.items()})
         b = {k: v.to(dtype) for k, v in before.items() if k.startswith("batch.") or k == "noise"}
         ref_metrics = ref.update(b["batch.obs"], b["batch.action"], b["batch.reward"],
@@ -74,7 +83,7 @@ def make_reference(variant, before, config, dtype):
         torch.set_default_dtype(torch.float32)
 
 
-@pytest.mark.parametrize("variant", ["v1", "v2"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_one_update_matches_plain_pytorch(variant, tmp_path):
     torch.set_num_threads(1)
     before, config, after, metrics = run_golden(variant, tmp_path)
@@ -120,9 +129,13 @@ def test_one_update_matches_plain_pytorch(variant, tmp_path):
             ill_conditioned += int(off.sum())
         worst[name] = diff[~off].max().item() if (~off).any() else 0.0
         elements += expected.numel()
-        # The update really moved it (a test that cannot fail proves nothing).
-        if not name.startswith("adam.") and name != "log_alpha" or variant == "v2":
-            if name in before and not name.endswith("_target") and "target" not in name:
+        # The update really moved it (a test that cannot fail proves nothing);
+        # a fixed temperature (v1, v2-fixed-alpha) stayed exactly where it was.
+        if name == "log_alpha":
+            moved = not torch.equal(before[name].reshape(expected.shape), expected)
+            assert moved == (config["learn_temperature"] == "true" and variant != "v1"), moved
+        elif (not name.startswith("adam.") or variant != "v1") and name in before:
+            if "target" not in name:
                 assert not torch.equal(before[name].reshape(expected.shape), expected), name
         compared += 1
     assert compared >= (40 if variant == "v1" else 36)
@@ -154,7 +167,7 @@ def test_one_update_matches_plain_pytorch(variant, tmp_path):
 #   element whose float64 gradient is at least 0.3 x its tensor's largest
 #   moves within 1e-6 of float64, and at most 8% of any tensor's elements
 #   (those with gradients near zero) move the other way (measured 3.5%).
-@pytest.mark.parametrize("variant", ["v1", "v2"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_bfloat16_update_stays_close_to_float64(variant, tmp_path):
     torch.set_num_threads(1)
     before, config, after, metrics = run_golden(variant, tmp_path, "bfloat16")
