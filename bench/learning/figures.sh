@@ -57,3 +57,17 @@ for task in Walker2d Ant Humanoid; do
        --title "$task-v5, SAC v2 to 300k; marks: the papers' curves at 1M" \
        --out "$out/$lower.png"
 done
+# Hopper: what of v2's lead over v1 is its learned temperature (v2 with alpha
+# held at 0.2, v1's level in reward units, and at 0.065, where v2's learned
+# alpha settles), each group's seeds as a mean with a +-1 std band.
+hopper_group() {  # LABEL RUN...
+  local label=$1; shift
+  for d in "$@"; do printf '%s\n' "$label:$d"; done
+}
+mapfile -t temperature_runs < <(
+  hopper_group "v1 (V network, alpha 0.2), seeds 0-2" "$r"/Hopper-v5_v1_float32_seed*
+  hopper_group "v2, alpha fixed at 0.2, seeds 0-2" "$r"/Hopper-v5_v2_fixedalpha0.2_bfloat16_seed*
+  hopper_group "v2, alpha fixed at 0.065, seeds 0-2" "$r"/Hopper-v5_v2_fixedalpha0.065_bfloat16_seed*
+  hopper_group "v2, alpha learned, seeds 0-2" "$r/Hopper-v5_v2_seed0" "$r"/Hopper-v5_v2_bfloat16_seed*)
+plot "${temperature_runs[@]}" --title "Hopper-v5: v2 with a fixed temperature, between v1 and v2" \
+     --out "$out/hopper_v2_temperature.png"
