@@ -337,11 +337,9 @@ absl::StatusOr<std::unique_ptr<SacLearner>> SacLearner::Create(const v1::SacConf
     impl->options = options;
     impl->config = config;
     impl->v2 = config.variant() == "v2";
-    if (!impl->v2 && config.has_learn_temperature() && config.learn_temperature()) {
-      return absl::InvalidArgumentError(
-          "sac.learn_temperature=true needs sac.variant=v2 (v1's temperature is fixed: "
-          "sac.initial_temperature)");
-    }
+    // v1's temperature is always fixed; sac.learn_temperature is v2's switch (a
+    // process's config carries every field with its default, so an explicit
+    // true cannot be told from the default here).
     impl->learn_alpha = impl->v2 && config.learn_temperature();
     impl->manual = options.tuning.manual_backward && impl->device.is_cpu();
     impl->bf16 = config.matmul_dtype() == "bfloat16";

@@ -223,7 +223,7 @@ TEST(SacLearnerTest, V2WithAFixedTemperatureHoldsItAndTrainsTheRest) {
       }
     }
   }
-  // A checkpoint keeps to its kind of temperature; v1 has no learned one.
+  // A checkpoint keeps to its kind of temperature.
   const std::string path = ::testing::TempDir() + "/fixed_alpha.ckpt";
   auto fixed = SacLearner::Create(c, Options());
   ASSERT_TRUE(fixed.ok());
@@ -233,13 +233,16 @@ TEST(SacLearnerTest, V2WithAFixedTemperatureHoldsItAndTrainsTheRest) {
   EXPECT_NE(s.message().find("variant v2 (fixed temperature)"), std::string::npos) << s;
   EXPECT_NE(s.message().find("this learner is variant v2 (learned temperature)"), std::string::npos)
       << s;
-  v1::SacConfig v1_learned = Config("v1");
-  v1_learned.set_learn_temperature(true);
-  const absl::Status bad = SacLearner::Create(v1_learned, Options()).status();
-  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.message().find("sac.learn_temperature=true needs sac.variant=v2"),
-            std::string::npos)
-      << bad;
+  // v1 ignores the switch, set or not: a process's config carries every field
+  // with its default (learn_temperature: true), and v1 must still start.
+  v1::SacConfig v1_config = Config("v1");
+  v1_config.set_learn_temperature(true);
+  auto v1_learner = SacLearner::Create(v1_config, Options());
+  ASSERT_TRUE(v1_learner.ok()) << v1_learner.status();
+  const absl::StatusOr<UpdateMetrics> m = (*v1_learner)->Update(MakeBatch(32, 0).host(32));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_DOUBLE_EQ(m->temperature, 1.0);
+  EXPECT_TRUE(std::isnan(m->temperature_loss));
 }
 
 TEST(SacLearnerTest, TerminatedStopsBootstrappingTruncatedDoesNot) {
