@@ -122,7 +122,8 @@ format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 # clang-tidy with .clang-tidy over our translation units (tools/lint.sh); any
-# finding fails. Not part of make test: 10 minutes on an idle 2-core machine.
+# finding fails. Not part of make test (10 minutes on an idle 2-core machine);
+# CI runs it after make test and make test-compose (.ci/run).
 lint: build
 	@tools/lint.sh $(CURDIR) $(BUILD) $(JOBS)
 
