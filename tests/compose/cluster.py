@@ -58,14 +58,19 @@ def docker_answers():
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
-# The label every stage of deploy/Dockerfile sets (its value: the stage).
+# The label every stage of deploy/Dockerfile carries (its value: build or runtime,
+# the stage it was set in; the learner image inherits runtime).
 STAGE_LABEL = "org.sac-cluster.stage"
 
 
 def docker_free_space():
-    """(Docker's root folder, its free GB)."""
-    root = run(["docker", "info", "-f", "{{.DockerRootDir}}"]).strip()
-    return root, shutil.disk_usage(root).free / 1e9
+    """A line on Docker's free disk, for the log: "<root> has N GB free", or why
+    it is unknown (an engine on another machine: its root is not here)."""
+    root = run(["docker", "info", "-f", "{{.DockerRootDir}}"], check=False).strip()
+    try:
+        return "%s has %.1f GB free" % (root, shutil.disk_usage(root).free / 1e9)
+    except OSError as e:
+        return "free space of Docker's root %r unknown here (%s)" % (root, e)
 
 
 def prune_superseded_images():
@@ -165,11 +170,14 @@ class Cluster:
         venv layer above all; and --force-rm, so a failed step leaves no
         container behind."""
         env = self.env()
-        env["DOCKER_BUILDKIT"] = "0"
+        env["DOCKER_BUILDKIT"] = "0"  # both builds, so they share one cache
         run(["docker", "build", "-f", os.path.join(self.workdir, "deploy", "Dockerfile"),
              "--target", "build", "-t", "sac-cluster-build:" + self.tag, self.workdir],
             timeout=timeout, env=env)
-        self.compose("build", "--force-rm", timeout=timeout)
+        cmd = ["docker-compose", "-p", self.project]
+        for f in self.files:
+            cmd += ["-f", f]
+        run(cmd + ["build", "--force-rm"], timeout=timeout, env=env)
 
     def containers(self, service):
         return self.compose("ps", "-q", service).split()

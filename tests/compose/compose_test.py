@@ -74,13 +74,12 @@ class Test:
         # are what fills the disk (each build's layers were about 8 GB before
         # the libraries moved below the sources in deploy/Dockerfile).
         log("before the build: " + prune_superseded_images())
-        root, free = docker_free_space()
-        log("%s has %.1f GB free" % (root, free))
+        log(docker_free_space())
         t0 = time.monotonic()
         self.cluster.build(timeout=3600)
         log("docker-compose build: %.0f s" % (time.monotonic() - t0))
         log("after the build, the previous build's images: " + prune_superseded_images())
-        log("%s has %.1f GB free" % (root, docker_free_space()[1]))
+        log(docker_free_space())
 
     def images(self):
         runtime, learner = "sac-cluster:" + TAG, "sac-cluster-learner:" + TAG

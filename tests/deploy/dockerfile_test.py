@@ -108,12 +108,14 @@ def main():
     # The layer order that keeps the 4 GB of libraries out of a source
     # change's rebuild: staged before the first source COPY, copied into the
     # learner image before any binary.
+    froms = lambda c: [f for f in c.flags if f.startswith("--from")]
     step = lambda cmds, pred: next((i for i, c in enumerate(cmds) if pred(c)), None)
     staged = step(build, lambda c: c.cmd == "RUN" and "/stage/learner-libs" in " ".join(c.value))
-    first_source = step(build, lambda c: c.cmd == "COPY" and c.value[0] in ("CMakeLists.txt", "common/"))
+    # The first COPY of anything but deploy/ files (the installer and the CA folder).
+    first_source = step(build, lambda c: c.cmd == "COPY" and not froms(c)
+                        and not all(v.startswith("deploy/") for v in c.value[:-1]))
     if staged is None or first_source is None or staged > first_source:
         fail("the build stage does not stage /stage/learner-libs before copying the sources")
-    froms = lambda c: [f for f in c.flags if f.startswith("--from")]
     own = by_name["learner"][1]
     libs = step(own, lambda c: c.cmd == "COPY" and froms(c) and "learner-libs" in c.value[0])
     bins = step(own, lambda c: c.cmd == "COPY" and froms(c) and "libs" not in c.value[0])
