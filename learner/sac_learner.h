@@ -103,7 +103,7 @@ class SacLearner {
   SacLearner(const SacLearner&) = delete;
   SacLearner& operator=(const SacLearner&) = delete;
 
-  // One gradient step of every network, temperature (v2) and Polyak target on
+  // One gradient step of every network, temperature (v2, when learned) and Polyak target on
   // `batch`, with policy noise from the learner's generator.
   absl::StatusOr<UpdateMetrics> Update(const HostBatch& batch);
 

@@ -3,6 +3,7 @@
 // metadata, docs/learner.md).
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstring>
 #include <utility>
 
@@ -203,6 +204,9 @@ absl::Status SacLearner::LoadCheckpoint(const std::string& path, std::string* ex
     // Commit.
     torch::NoGradGuard no_grad;
     for (auto& [dest, value] : staged) dest.copy_(value);
+    // A fixed temperature is this learner's config's (which wins over the
+    // checkpoint's, as for every setting): the state says so too.
+    if (!s.learn_alpha) s.log_alpha.fill_(std::log(s.config.initial_temperature()));
     Tensor train_new = torch::empty_like(train_state);
     std::memcpy(train_new.data_ptr(), rng_train->second.bytes.data(), train_new.nbytes());
     Tensor eval_new = torch::empty_like(eval_state);

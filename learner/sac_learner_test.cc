@@ -239,10 +239,26 @@ TEST(SacLearnerTest, V2WithAFixedTemperatureHoldsItAndTrainsTheRest) {
   v1_config.set_learn_temperature(true);
   auto v1_learner = SacLearner::Create(v1_config, Options());
   ASSERT_TRUE(v1_learner.ok()) << v1_learner.status();
-  const absl::StatusOr<UpdateMetrics> m = (*v1_learner)->Update(MakeBatch(32, 0).host(32));
-  ASSERT_TRUE(m.ok()) << m.status();
-  EXPECT_DOUBLE_EQ(m->temperature, 1.0);
-  EXPECT_TRUE(std::isnan(m->temperature_loss));
+  for (int i = 0; i < 3; ++i) {  // a learned alpha would have moved by the second
+    const absl::StatusOr<UpdateMetrics> m = (*v1_learner)->Update(MakeBatch(32, i).host(32));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_DOUBLE_EQ(m->temperature, 1.0);
+    EXPECT_TRUE(std::isnan(m->temperature_loss));
+  }
+  // Resuming a fixed temperature takes this learner's value.
+  c.set_initial_temperature(0.3);
+  auto other = SacLearner::Create(c, Options());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->LoadCheckpoint(path).ok());
+  int log_alphas = 0;
+  for (const NamedArray& t : SacLearnerTesting::AllTensors(**other)) {
+    if (t.name == "log_alpha") {
+      EXPECT_FLOAT_EQ(t.values[0], std::log(0.3f));
+      ++log_alphas;
+    }
+  }
+  EXPECT_EQ(log_alphas, 1);
+  EXPECT_FLOAT_EQ((*other)->Update(MakeBatch(32, 0).host(32))->temperature, 0.3f);
 }
 
 TEST(SacLearnerTest, TerminatedStopsBootstrappingTruncatedDoesNot) {

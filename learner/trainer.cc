@@ -153,9 +153,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::LearnerConfig
   t->checkpoints_total_ =
       metrics->AddCounter("sac_learner_checkpoints_total", "Checkpoints written", {"env"})
           ->WithLabels(env);
-  t->loss_ = metrics->AddGauge("sac_learner_loss",
-                               "Loss of the last update: q1, q2, v (v1), policy, temperature (v2)",
-                               {"env", "loss"});
+  t->loss_ = metrics->AddGauge(
+      "sac_learner_loss",
+      "Loss of the last update: q1, q2, v (v1), policy, temperature (v2, learned)",
+      {"env", "loss"});
   t->temperature_ =
       metrics->AddGauge("sac_learner_temperature", "Temperature alpha", {"env"})->WithLabels(env);
   t->entropy_ = metrics
