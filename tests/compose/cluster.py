@@ -154,6 +154,10 @@ class Cluster:
         env = dict(os.environ)
         env.update(self.ports)
         env["SAC_TAG"] = self.tag
+        # Every build here uses the legacy builder (compose 1.29's own default;
+        # `docker` 23+ would pick BuildKit where buildx is installed), so that
+        # build() and compose share one cache, which the prune reaches.
+        env["DOCKER_BUILDKIT"] = "0"
         return env
 
     def compose(self, *args, check=True, timeout=1800):
@@ -165,19 +169,14 @@ class Cluster:
     def build(self, timeout):
         """Builds the images as `docker-compose build` does, with two additions
         for a machine that builds again and again (CI): the build stage is
-        tagged sac-cluster-build:<tag> first (legacy builder, as compose 1.29
-        uses), so that pruning superseded images keeps this build's cache, the
-        venv layer above all; and --force-rm, so a failed step leaves no
-        container behind."""
-        env = self.env()
-        env["DOCKER_BUILDKIT"] = "0"  # both builds, so they share one cache
+        tagged sac-cluster-build:<tag> first (the legacy builder, as every
+        build here: env()), so that pruning superseded images keeps this
+        build's cache, the venv layer above all; and --force-rm, so a failed
+        step leaves no container behind."""
         run(["docker", "build", "-f", os.path.join(self.workdir, "deploy", "Dockerfile"),
              "--target", "build", "-t", "sac-cluster-build:" + self.tag, self.workdir],
-            timeout=timeout, env=env)
-        cmd = ["docker-compose", "-p", self.project]
-        for f in self.files:
-            cmd += ["-f", f]
-        run(cmd + ["build", "--force-rm"], timeout=timeout, env=env)
+            timeout=timeout, env=self.env())
+        self.compose("build", "--force-rm", timeout=timeout)
 
     def containers(self, service):
         return self.compose("ps", "-q", service).split()

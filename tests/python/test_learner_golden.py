@@ -56,7 +56,7 @@ def run_golden(variant, tmp_path, matmul_dtype="float32"):
     return before, config, after, metrics
 
 
-def make_reference(variant, before, config, dtype):
+def make_reference(before, config, dtype):
     """The plain PyTorch update in `dtype` from the golden run's state (the
     variant and temperature as the golden run's config says)."""
     variant = config["variant"]
@@ -87,8 +87,8 @@ def make_reference(variant, before, config, dtype):
 def test_one_update_matches_plain_pytorch(variant, tmp_path):
     torch.set_num_threads(1)
     before, config, after, metrics = run_golden(variant, tmp_path)
-    ref, ref_metrics = make_reference(variant, before, config, torch.float32)
-    ref64, _ = make_reference(variant, before, config, torch.float64)
+    ref, ref_metrics = make_reference(before, config, torch.float32)
+    ref64, _ = make_reference(before, config, torch.float64)
     # The batch really mixes terminated and truncated rows.
     assert 0 < before["batch.terminated"].sum() < len(before["batch.terminated"])
     assert 0 < before["batch.truncated"].sum() < len(before["batch.truncated"])
@@ -171,7 +171,7 @@ def test_one_update_matches_plain_pytorch(variant, tmp_path):
 def test_bfloat16_update_stays_close_to_float64(variant, tmp_path):
     torch.set_num_threads(1)
     before, config, after, metrics = run_golden(variant, tmp_path, "bfloat16")
-    ref64, ref_metrics = make_reference(variant, before, config, torch.float64)
+    ref64, ref_metrics = make_reference(before, config, torch.float64)
     worst_metric = 0.0
     for key, value in ref_metrics.items():
         ours = float(metrics[key])
